@@ -1,0 +1,3 @@
+//! tokencache-conformance (work in progress).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

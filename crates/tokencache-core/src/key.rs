@@ -1,0 +1,268 @@
+//! Cache keys: `prefix::clientId::audience::scope`, as auth0-spa-js builds them.
+
+use crate::error::{Error, Result};
+
+/// The prefix auth0-spa-js puts before every key.
+pub const DEFAULT_PREFIX: &str = "@@auth0spajs@@";
+/// The last part of the key of a client's ID token entry: `prefix::clientId::@@user@@`.
+pub const ID_TOKEN_SUFFIX: &str = "@@user@@";
+/// The separator between key parts.
+pub const SEPARATOR: &str = "::";
+
+/// The parts of a cache key.
+///
+/// An absent part and an empty one are the same (JavaScript drops both when it joins
+/// the parts), so `to_key` leaves both out.
+///
+/// ```
+/// use tokencache_core::CacheKey;
+///
+/// let k = CacheKey::new("client", Some("https://api"), Some("openid profile"));
+/// assert_eq!(k.to_key(), "@@auth0spajs@@::client::https://api::openid profile");
+/// assert_eq!(CacheKey::from_key(&k.to_key()).unwrap(), k);
+/// assert!(CacheKey::from_key("no separator").is_err());
+/// ```
+#[derive(Clone, Debug, Eq)]
+pub struct CacheKey {
+    /// The client id.
+    pub client_id: String,
+    /// The audience.
+    pub audience: Option<String>,
+    /// The space-separated scopes.
+    pub scope: Option<String>,
+    /// The key prefix ([`DEFAULT_PREFIX`] unless the manager was built with another).
+    pub prefix: String,
+    /// A last part after the scope; [`ID_TOKEN_SUFFIX`] for ID token keys.
+    pub suffix: Option<String>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.client_id == other.client_id
+            && non_empty(&self.audience) == non_empty(&other.audience)
+            && non_empty(&self.scope) == non_empty(&other.scope)
+            && self.prefix == other.prefix
+            && non_empty(&self.suffix) == non_empty(&other.suffix)
+    }
+}
+
+impl CacheKey {
+    /// A key with the default prefix.
+    pub fn new(client_id: impl Into<String>, audience: Option<&str>, scope: Option<&str>) -> Self {
+        CacheKey {
+            client_id: client_id.into(),
+            audience: audience.map(str::to_owned),
+            scope: scope.map(str::to_owned),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            suffix: None,
+        }
+    }
+
+    /// The same key under another prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The key of a client's ID token entry: `prefix::clientId::@@user@@`.
+    pub fn id_token(prefix: &str, client_id: &str) -> Self {
+        CacheKey {
+            client_id: client_id.to_owned(),
+            audience: None,
+            scope: None,
+            prefix: prefix.to_owned(),
+            suffix: Some(ID_TOKEN_SUFFIX.to_owned()),
+        }
+    }
+
+    /// The audience, `None` when absent or empty.
+    pub fn audience(&self) -> Option<&str> {
+        non_empty(&self.audience)
+    }
+
+    /// The scope, `None` when absent or empty.
+    pub fn scope(&self) -> Option<&str> {
+        non_empty(&self.scope)
+    }
+
+    /// Whether this is an ID token key.
+    pub fn is_id_token(&self) -> bool {
+        non_empty(&self.suffix) == Some(ID_TOKEN_SUFFIX)
+    }
+
+    /// The key string: the non-empty parts joined with `::`.
+    pub fn to_key(&self) -> String {
+        join_parts(&[
+            Some(self.prefix.as_str()),
+            Some(self.client_id.as_str()),
+            self.audience(),
+            self.scope(),
+            non_empty(&self.suffix),
+        ])
+    }
+
+    /// Parses a key string: `prefix::clientId`, `prefix::clientId::audience`,
+    /// `prefix::clientId::audience::scope`, or `prefix::clientId::@@user@@`.
+    ///
+    /// Anything else (fewer than two or more than four parts, an empty part) is an
+    /// [`ErrorKind::InvalidKey`](crate::ErrorKind::InvalidKey) error.
+    pub fn from_key(s: &str) -> Result<CacheKey> {
+        let mut parts = s.split(SEPARATOR);
+        let mut next = || parts.next();
+        let (prefix, client, third, fourth, fifth) = (next(), next(), next(), next(), next());
+        let (Some(prefix), Some(client)) = (prefix, client) else {
+            return Err(Error::invalid_key("key has no client part"));
+        };
+        if fifth.is_some() {
+            return Err(Error::invalid_key("key has more than four parts"));
+        }
+        let all = [Some(prefix), Some(client), third, fourth];
+        if all.iter().flatten().any(|p| p.is_empty()) {
+            return Err(Error::invalid_key("key has an empty part"));
+        }
+        let mut key = CacheKey {
+            client_id: client.to_owned(),
+            audience: None,
+            scope: None,
+            prefix: prefix.to_owned(),
+            suffix: None,
+        };
+        match (third, fourth) {
+            (Some(ID_TOKEN_SUFFIX), None) => key.suffix = Some(ID_TOKEN_SUFFIX.to_owned()),
+            (aud, scope) => {
+                key.audience = aud.map(str::to_owned);
+                key.scope = scope.map(str::to_owned);
+            }
+        }
+        Ok(key)
+    }
+
+    /// Checks that the key can be stored: it has a prefix and a client id, and its string
+    /// parses back to the same parts. A part containing `::`, ending in `:` (which would
+    /// merge with the separator), a scope without an audience, or an audience spelled like
+    /// the ID token suffix is an [`ErrorKind::InvalidKey`](crate::ErrorKind::InvalidKey) error.
+    pub fn validate(&self) -> Result<()> {
+        check_parts(
+            &self.prefix,
+            &self.client_id,
+            self.audience(),
+            self.scope(),
+            non_empty(&self.suffix),
+        )
+    }
+}
+
+/// Checks, without allocating, that `prefix::client::audience::scope` (or the ID token
+/// key, with `suffix`) parses back to the same parts.
+pub(crate) fn check_parts(
+    prefix: &str,
+    client: &str,
+    audience: Option<&str>,
+    scope: Option<&str>,
+    suffix: Option<&str>,
+) -> Result<()> {
+    if prefix.is_empty() {
+        return Err(Error::invalid_key("the key prefix is empty"));
+    }
+    if client.is_empty() {
+        return Err(Error::invalid_key("the client id is empty"));
+    }
+    let bad = |p: &str| p.contains(SEPARATOR) || p.ends_with(':');
+    if [Some(prefix), Some(client), audience, scope, suffix]
+        .into_iter()
+        .flatten()
+        .any(bad)
+    {
+        return Err(Error::invalid_key(
+            "a key part contains '::' or ends in ':', so the key would not parse back",
+        ));
+    }
+    match (audience, scope, suffix) {
+        (None, Some(_), _) => Err(Error::invalid_key(
+            "a scope without an audience would parse back as the audience",
+        )),
+        (Some(ID_TOKEN_SUFFIX), None, _) => Err(Error::invalid_key(
+            "an audience spelled like the id token suffix would parse back as an id token key",
+        )),
+        (None, None, Some(ID_TOKEN_SUFFIX)) | (_, _, None) => Ok(()),
+        _ => Err(Error::invalid_key(
+            "only the id token suffix can end a key, after the client id",
+        )),
+    }
+}
+
+/// Joins the non-empty parts of a key with `::`.
+pub(crate) fn join_parts(parts: &[Option<&str>]) -> String {
+    let len = parts.iter().flatten().map(|p| p.len() + 2).sum::<usize>();
+    let mut out = String::with_capacity(len);
+    for p in parts.iter().flatten().filter(|p| !p.is_empty()) {
+        if !out.is_empty() {
+            out.push_str(SEPARATOR);
+        }
+        out.push_str(p);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_strings_as_auth0_spa_js() {
+        assert_eq!(
+            CacheKey::new("c", Some("a"), Some("s1 s2")).to_key(),
+            "@@auth0spajs@@::c::a::s1 s2"
+        );
+        assert_eq!(CacheKey::new("c", None, None).to_key(), "@@auth0spajs@@::c");
+        assert_eq!(
+            CacheKey::new("c", Some(""), Some("s")).to_key(),
+            "@@auth0spajs@@::c::s"
+        );
+        assert_eq!(
+            CacheKey::id_token(DEFAULT_PREFIX, "c").to_key(),
+            "@@auth0spajs@@::c::@@user@@"
+        );
+    }
+
+    #[test]
+    fn from_key_parses_and_rejects() {
+        let k = CacheKey::from_key("@@auth0spajs@@::c::@@user@@").unwrap();
+        assert!(k.is_id_token());
+        assert_eq!(k.audience, None);
+        let k = CacheKey::from_key("p::c::https://x.example/api::openid").unwrap();
+        assert_eq!(k.audience(), Some("https://x.example/api"));
+        for bad in ["", "p", "p::", "::c", "p::c::", "p::::a", "p::c::a::s::x"] {
+            let e = CacheKey::from_key(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidKey, "{bad}");
+        }
+    }
+
+    #[test]
+    fn validate_rejects_ambiguous_parts() {
+        assert!(CacheKey::new("c", Some("https://api"), Some("a b")).validate().is_ok());
+        assert!(CacheKey::new("ç客户", Some("aud ü"), Some("読む")).validate().is_ok());
+        for k in [
+            CacheKey::new("c::x", Some("a"), Some("s")),
+            CacheKey::new("c", Some("a::b"), Some("s")),
+            CacheKey::new("c", Some("a"), Some("s::t")),
+            CacheKey::new("c:", Some("a"), Some("s")),
+            CacheKey::new("c", None, Some("s")),
+            CacheKey::new("c", Some(ID_TOKEN_SUFFIX), None),
+            CacheKey::new("", Some("a"), Some("s")),
+        ] {
+            assert_eq!(
+                k.validate().unwrap_err().kind(),
+                crate::ErrorKind::InvalidKey,
+                "{k:?}"
+            );
+        }
+        assert!(CacheKey::id_token(DEFAULT_PREFIX, "c").validate().is_ok());
+        // A leading ':' does not merge with the separator before it.
+        assert!(CacheKey::new("c", Some(":a"), Some(":s")).validate().is_ok());
+    }
+}

@@ -1,0 +1,638 @@
+//! `CacheManager`: auth0-spa-js's cache semantics over any [`Cache`].
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use async_lock::Mutex;
+
+use crate::cache::Cache;
+use crate::clock::{secs, Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::key::{check_parts, join_parts, CacheKey, DEFAULT_PREFIX, SEPARATOR};
+use crate::types::{
+    CacheEntry, Cacheable, DecodedToken, EntryBody, IdTokenEntry, KeyManifestEntry,
+    WrappedCacheEntry,
+};
+
+/// Options of [`CacheManager::get`] (auth0-spa-js's `get` arguments).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GetOptions {
+    /// Treat the access token as expired this many seconds early (leeway).
+    pub expiry_adjustment_seconds: i64,
+    /// On a miss, return the refresh token of another entry of the same client
+    /// (multi-resource refresh tokens).
+    pub use_mrrt: bool,
+    /// auth0-spa-js's `cacheMode == "cache-only"`: the caller cannot use a refresh
+    /// token, so the MRRT fallback is off.
+    pub cache_only: bool,
+}
+
+impl GetOptions {
+    /// Sets the leeway in seconds.
+    pub fn leeway(mut self, seconds: i64) -> Self {
+        self.expiry_adjustment_seconds = seconds;
+        self
+    }
+
+    /// Turns the MRRT fallback on or off.
+    pub fn mrrt(mut self, on: bool) -> Self {
+        self.use_mrrt = on;
+        self
+    }
+
+    /// Sets cache-only mode.
+    pub fn cache_only(mut self, on: bool) -> Self {
+        self.cache_only = on;
+        self
+    }
+}
+
+/// The token cache logic of auth0-spa-js 2.x, with the improvements listed in the
+/// project design (order-independent matching, exact-client `clear`, a manifest that
+/// stays true, no lost updates), over any [`Cache`].
+///
+/// All writes of one manager are serialized, so concurrent calls never lose an entry or
+/// a manifest line; reads of a valid entry take no lock.
+///
+/// ```
+/// # #[cfg(not(target_arch = "wasm32"))]
+/// # futures::executor::block_on(async {
+/// use std::sync::Arc;
+/// use tokencache_core::{CacheEntry, CacheKey, CacheManager, GetOptions, ManualClock};
+/// # use tokencache_core::doc_support::MapCache;
+///
+/// // `MapCache` cannot list its keys, so the manager keeps a manifest for client "app".
+/// let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+/// let manager = CacheManager::builder(Arc::new(MapCache::default()))
+///     .clock(clock.clone())
+///     .client_id("app")
+///     .build()?;
+///
+/// manager
+///     .set(CacheEntry::new("app", "https://api", "openid read write", "at", 60.0).with_refresh_token("rt"))
+///     .await?;
+///
+/// // A lookup by a subset of the scopes finds the entry.
+/// let key = CacheKey::new("app", Some("https://api"), Some("read"));
+/// let body = manager.get(&key, GetOptions::default()).await?.unwrap();
+/// assert_eq!(body.access_token.as_deref(), Some("at"));
+///
+/// // Once the access token expired, only the refresh token is kept.
+/// clock.advance(std::time::Duration::from_secs(61));
+/// let body = manager.get(&key, GetOptions::default()).await?.unwrap();
+/// assert_eq!(body.access_token, None);
+/// assert_eq!(body.refresh_token.as_deref(), Some("rt"));
+/// # Ok::<(), tokencache_core::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct CacheManager {
+    cache: Arc<dyn Cache>,
+    clock: Arc<dyn Clock>,
+    prefix: String,
+    /// `Some` exactly when the cache cannot list its keys.
+    manifest_key: Option<String>,
+    /// Serializes every write of this manager.
+    write_lock: Mutex<()>,
+}
+
+impl fmt::Debug for CacheManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheManager")
+            .field("prefix", &self.prefix)
+            .field("manifest_key", &self.manifest_key)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`CacheManager`].
+pub struct CacheManagerBuilder {
+    cache: Arc<dyn Cache>,
+    clock: Arc<dyn Clock>,
+    prefix: String,
+    client_id: Option<String>,
+}
+
+impl CacheManagerBuilder {
+    /// The clock that decides expiry (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The key prefix (default: [`DEFAULT_PREFIX`]).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The client id the key manifest is stored under (`prefix::client_id`). Required
+    /// when the cache cannot list its keys.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// The manager. A cache that cannot list its keys without a client id, or a prefix
+    /// or client id that cannot be part of a key, is an error.
+    pub fn build(self) -> Result<CacheManager> {
+        let manifest_key = if self.cache.lists_keys() {
+            None
+        } else {
+            let client = self.client_id.filter(|c| !c.is_empty()).ok_or_else(|| {
+                Error::config(
+                    "this cache cannot list its keys: give the manager a client id for its key manifest",
+                )
+            })?;
+            check_parts(&self.prefix, &client, None, None, None)?;
+            Some(join_parts(&[Some(&self.prefix), Some(&client)]))
+        };
+        check_parts(&self.prefix, "c", None, None, None)
+            .map_err(|_| Error::config("the key prefix cannot be part of a key"))?;
+        Ok(CacheManager {
+            cache: self.cache,
+            clock: self.clock,
+            prefix: self.prefix,
+            manifest_key,
+            write_lock: Mutex::new(()),
+        })
+    }
+}
+
+/// How good a candidate entry is for a lookup: lower is better.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    /// 0: valid under the leeway; 1: expired with a refresh token; 2: expired without.
+    class: u8,
+    /// Number of distinct scopes in the key.
+    scopes: usize,
+}
+
+fn scope_set(scope: &str) -> HashSet<&str> {
+    scope.split(' ').collect()
+}
+
+impl CacheManager {
+    /// A manager with the default prefix and the system clock over a cache that lists
+    /// its keys. For a cache that cannot, use [`CacheManager::builder`] with a client id.
+    pub fn new(cache: Arc<dyn Cache>) -> Result<CacheManager> {
+        Self::builder(cache).build()
+    }
+
+    /// A builder for a manager over `cache`.
+    pub fn builder(cache: Arc<dyn Cache>) -> CacheManagerBuilder {
+        CacheManagerBuilder {
+            cache,
+            clock: Arc::new(SystemClock),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            client_id: None,
+        }
+    }
+
+    /// The cache under this manager.
+    pub fn cache(&self) -> &Arc<dyn Cache> {
+        &self.cache
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The key of the manifest, when this manager keeps one.
+    pub fn manifest_key(&self) -> Option<&str> {
+        self.manifest_key.as_deref()
+    }
+
+    fn now_s(&self) -> i64 {
+        secs(self.clock.now_ms())
+    }
+
+    /// The key string of `client_id`, `audience` and `scope` under this manager's
+    /// prefix, checked to parse back to the same parts.
+    fn key_string(&self, client_id: &str, audience: Option<&str>, scope: Option<&str>) -> Result<String> {
+        let audience = audience.filter(|s| !s.is_empty());
+        let scope = scope.filter(|s| !s.is_empty());
+        check_parts(&self.prefix, client_id, audience, scope, None)?;
+        Ok(join_parts(&[Some(&self.prefix), Some(client_id), audience, scope]))
+    }
+
+    // ---- listing and the manifest -------------------------------------------------
+
+    /// The listed keys that start with `prefix` (which starts with this manager's prefix).
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        match &self.manifest_key {
+            Some(_) => Ok(self
+                .manifest()
+                .await?
+                .keys
+                .into_iter()
+                .filter(|k| k.starts_with(prefix))
+                .collect()),
+            None => self.cache.keys_with_prefix(prefix).await?.ok_or_else(|| {
+                Error::unexpected("the cache said it lists its keys but returned none")
+            }),
+        }
+    }
+
+    async fn manifest(&self) -> Result<KeyManifestEntry> {
+        let Some(mk) = &self.manifest_key else {
+            return Ok(KeyManifestEntry::default());
+        };
+        Ok(match self.cache.get(mk).await? {
+            Some(Cacheable::Manifest(m)) => m,
+            Some(_) => {
+                tracing::warn!(key = %mk, "the manifest key holds another kind of value; ignored");
+                KeyManifestEntry::default()
+            }
+            None => KeyManifestEntry::default(),
+        })
+    }
+
+    /// Writes the manifest, or deletes it when it is empty. Call with the write lock held.
+    async fn put_manifest(&self, m: KeyManifestEntry) -> Result<()> {
+        let Some(mk) = &self.manifest_key else {
+            return Ok(());
+        };
+        if m.keys.is_empty() {
+            self.cache.remove(mk).await
+        } else {
+            self.cache.set(mk, Cacheable::Manifest(m)).await
+        }
+    }
+
+    /// Adds `key` to the manifest. Call with the write lock held.
+    async fn manifest_add(&self, key: &str) -> Result<()> {
+        if self.manifest_key.is_none() {
+            return Ok(());
+        }
+        let mut m = self.manifest().await?;
+        if !m.keys.iter().any(|k| k == key) {
+            m.keys.push(key.to_owned());
+            self.put_manifest(m).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes `keys` from the manifest. Call with the write lock held.
+    async fn manifest_remove(&self, keys: &[&str]) -> Result<()> {
+        if self.manifest_key.is_none() {
+            return Ok(());
+        }
+        let mut m = self.manifest().await?;
+        let before = m.keys.len();
+        m.keys.retain(|k| !keys.contains(&k.as_str()));
+        if m.keys.len() != before || m.keys.is_empty() {
+            self.put_manifest(m).await?;
+        }
+        Ok(())
+    }
+
+    async fn get_entry(&self, key: &str) -> Result<Option<WrappedCacheEntry>> {
+        Ok(match self.cache.get(key).await? {
+            Some(Cacheable::Entry(e)) => Some(e),
+            _ => None,
+        })
+    }
+
+    // ---- the API --------------------------------------------------------------------
+
+    /// The cached body for `key` (its client id, audience and scope; its prefix is this
+    /// manager's), following auth0-spa-js: the exact key, else the best stored entry of
+    /// the same client and audience whose scopes include every requested scope, else (with
+    /// `use_mrrt` and not `cache_only`) the refresh token of another entry of the client.
+    /// An expired entry with a refresh token is cut down to `{refresh_token, audience,
+    /// scope}`; one without is removed.
+    pub async fn get(&self, key: &CacheKey, opts: GetOptions) -> Result<Option<Arc<EntryBody>>> {
+        let exact = self.key_string(&key.client_id, key.audience(), key.scope())?;
+        let now_s = self.now_s();
+        let leeway = opts.expiry_adjustment_seconds;
+        let expired = |e: &WrappedCacheEntry| e.expires_at.saturating_sub(leeway) < now_s;
+
+        let (found_key, entry) = match self.cache.get(&exact).await? {
+            Some(Cacheable::Entry(e)) => (exact, e),
+            Some(_) => return Ok(None), // the manifest or an id token: no fallback
+            None => match self.find_by_scope(&key, &expired).await? {
+                Some(found) => found,
+                None if opts.use_mrrt && !opts.cache_only => {
+                    return self.find_refresh_token(&key, &expired).await;
+                }
+                None => return Ok(None),
+            },
+        };
+
+        if !expired(&entry) {
+            return Ok(Some(entry.body));
+        }
+        self.expire(&found_key, &expired).await
+    }
+
+    /// Step 2 of `get`: the best stored entry of the key's client and audience whose
+    /// scopes include all requested scopes.
+    async fn find_by_scope(
+        &self,
+        key: &CacheKey,
+        expired: &impl Fn(&WrappedCacheEntry) -> bool,
+    ) -> Result<Option<(String, WrappedCacheEntry)>> {
+        let Some(audience) = key.audience() else {
+            return Ok(None); // a stored key without an audience has no scope part
+        };
+        let wanted: Vec<&str> = key.scope().map(|s| s.split(' ').collect()).unwrap_or_default();
+        let listing_prefix = format!(
+            "{}{SEPARATOR}{}{SEPARATOR}{audience}{SEPARATOR}",
+            self.prefix, key.client_id
+        );
+        let mut best: Option<((Rank, String), WrappedCacheEntry)> = None;
+        for stored in self.list(&listing_prefix).await? {
+            let Ok(k) = CacheKey::from_key(&stored) else {
+                continue;
+            };
+            let Some(stored_scope) = k.scope() else {
+                continue;
+            };
+            if k.prefix != self.prefix
+                || k.client_id != key.client_id
+                || k.audience() != Some(audience)
+            {
+                continue;
+            }
+            let have = scope_set(stored_scope);
+            if !wanted.iter().all(|s| have.contains(s)) {
+                continue;
+            }
+            let Some(entry) = self.get_entry(&stored).await? else {
+                continue;
+            };
+            let rank = Rank {
+                class: match (expired(&entry), entry.body.refresh_token().is_some()) {
+                    (false, _) => 0,
+                    (true, true) => 1,
+                    (true, false) => 2,
+                },
+                scopes: have.len(),
+            };
+            let cand = (rank, stored);
+            if best.as_ref().is_none_or(|(b, _)| cand < *b) {
+                best = Some((cand, entry));
+            }
+        }
+        Ok(best.map(|((_, k), e)| (k, e)))
+    }
+
+    /// Step 3 of `get`: `{refresh_token, audience, scope}` of the best entry of the
+    /// client that holds a refresh token. Nothing is written.
+    async fn find_refresh_token(
+        &self,
+        key: &CacheKey,
+        expired: &impl Fn(&WrappedCacheEntry) -> bool,
+    ) -> Result<Option<Arc<EntryBody>>> {
+        let listing_prefix = format!("{}{SEPARATOR}{}{SEPARATOR}", self.prefix, key.client_id);
+        let mut best: Option<((bool, usize, String), WrappedCacheEntry)> = None;
+        for stored in self.list(&listing_prefix).await? {
+            let Ok(k) = CacheKey::from_key(&stored) else {
+                continue;
+            };
+            if k.prefix != self.prefix || k.client_id != key.client_id || k.is_id_token() {
+                continue;
+            }
+            let Some(entry) = self.get_entry(&stored).await? else {
+                continue;
+            };
+            if entry.body.refresh_token().is_none() {
+                continue;
+            }
+            let scopes = k.scope().map_or(0, |s| scope_set(s).len());
+            let cand = (expired(&entry), scopes, stored);
+            if best.as_ref().is_none_or(|(b, _)| cand < *b) {
+                best = Some((cand, entry));
+            }
+        }
+        Ok(best.map(|(_, e)| Arc::new(e.body.refresh_only())))
+    }
+
+    /// Step 4 of `get`, under the write lock: re-reads `key` and cuts the entry down to its
+    /// refresh token, or removes it, unless another writer replaced it meanwhile.
+    async fn expire(
+        &self,
+        key: &str,
+        expired: &impl Fn(&WrappedCacheEntry) -> bool,
+    ) -> Result<Option<Arc<EntryBody>>> {
+        let _guard = self.write_lock.lock().await;
+        let Some(entry) = self.get_entry(key).await? else {
+            return Ok(None);
+        };
+        if !expired(&entry) {
+            return Ok(Some(entry.body));
+        }
+        if entry.body.refresh_token().is_some() {
+            let stripped = Arc::new(entry.body.refresh_only());
+            if *stripped != *entry.body {
+                tracing::debug!(key, "access token expired; keeping the refresh token only");
+                let value = WrappedCacheEntry::new(stripped.clone(), entry.expires_at);
+                self.cache.set(key, Cacheable::Entry(value)).await?;
+            }
+            Ok(Some(stripped))
+        } else {
+            tracing::debug!(key, "access token expired without a refresh token; removed");
+            self.cache.remove(key).await?;
+            self.manifest_remove(&[key]).await?;
+            Ok(None)
+        }
+    }
+
+    /// Stores `entry` at `prefix::client_id::audience::scope`, expiring `expires_in`
+    /// seconds from now (rounded down to whole seconds, as auth0-spa-js compares them).
+    pub async fn set(&self, entry: CacheEntry) -> Result<()> {
+        if entry.audience.is_empty() && entry.scope.is_empty() {
+            return Err(Error::invalid_key(
+                "an entry without audience and scope would be stored at the manifest's key",
+            ));
+        }
+        let key = self.key_string(&entry.client_id, Some(&entry.audience), Some(&entry.scope))?;
+        if !entry.expires_in.is_finite() {
+            return Err(Error::serialization("expires_in is not a finite number"));
+        }
+        let expires_at = self.now_s().saturating_add(entry.expires_in.floor() as i64);
+        let value = Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(entry), expires_at));
+        let _guard = self.write_lock.lock().await;
+        self.cache.set(&key, value).await?;
+        self.manifest_add(&key).await
+    }
+
+    /// Stores the ID token of `client_id` at `prefix::client_id::@@user@@`.
+    pub async fn set_id_token(
+        &self,
+        client_id: &str,
+        id_token: &str,
+        decoded: DecodedToken,
+    ) -> Result<()> {
+        let key = CacheKey::id_token(&self.prefix, client_id);
+        key.validate()?;
+        let key = key.to_key();
+        let value = Cacheable::IdToken(IdTokenEntry {
+            id_token: id_token.to_owned(),
+            decoded_token: decoded,
+        });
+        let _guard = self.write_lock.lock().await;
+        self.cache.set(&key, value).await?;
+        self.manifest_add(&key).await
+    }
+
+    /// The ID token of `key.client_id`; failing that, when `key` has a scope and an
+    /// audience, the ID token of the token entry [`CacheManager::get`] finds for it.
+    pub async fn get_id_token(&self, key: &CacheKey) -> Result<Option<IdTokenEntry>> {
+        let id_key = CacheKey::id_token(&self.prefix, &key.client_id);
+        id_key.validate()?;
+        if let Some(Cacheable::IdToken(t)) = self.cache.get(&id_key.to_key()).await? {
+            return Ok(Some(t));
+        }
+        if key.scope().is_none() || key.audience().is_none() {
+            return Ok(None);
+        }
+        let Some(body) = self.get(key, GetOptions::default()).await? else {
+            return Ok(None);
+        };
+        Ok(match (&body.id_token, &body.decoded_token) {
+            (Some(t), Some(d)) if !t.is_empty() => Some(IdTokenEntry {
+                id_token: t.clone(),
+                decoded_token: d.clone(),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Removes the entry at `prefix::client_id::audience::scope` and its manifest line.
+    /// Without audience and scope that key is the manifest's own: an
+    /// [`ErrorKind::InvalidKey`](crate::ErrorKind::InvalidKey) error, and nothing is removed.
+    pub async fn remove(
+        &self,
+        client_id: &str,
+        audience: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<()> {
+        if audience.is_none_or(str::is_empty) && scope.is_none_or(str::is_empty) {
+            return Err(Error::invalid_key(
+                "remove needs an audience or a scope: the bare client key is the manifest's",
+            ));
+        }
+        let key = self.key_string(client_id, audience, scope)?;
+        let _guard = self.write_lock.lock().await;
+        self.cache.remove(&key).await?;
+        self.manifest_remove(&[&key]).await
+    }
+
+    /// Removes every listed key (and the manifest) or, with a client id, exactly the
+    /// keys of that client (its entries and its ID token) and their manifest lines.
+    /// `Some("")` is an [`ErrorKind::InvalidKey`](crate::ErrorKind::InvalidKey) error.
+    pub async fn clear(&self, client_id: Option<&str>) -> Result<()> {
+        if client_id == Some("") {
+            return Err(Error::invalid_key(
+                "clear with an empty client id; use None to clear every client",
+            ));
+        }
+        let listing_prefix = match client_id {
+            Some(c) => format!("{}{SEPARATOR}{c}", self.prefix),
+            None => format!("{}{SEPARATOR}", self.prefix),
+        };
+        let _guard = self.write_lock.lock().await;
+        let mut keys = self.list(&listing_prefix).await?;
+        if let Some(c) = client_id {
+            keys.retain(|k| {
+                CacheKey::from_key(k).is_ok_and(|k| k.prefix == self.prefix && k.client_id == c)
+            });
+        }
+        for k in &keys {
+            self.cache.remove(k).await?;
+        }
+        match (&self.manifest_key, client_id) {
+            (None, _) => Ok(()),
+            (Some(mk), None) => self.cache.remove(mk).await,
+            (Some(_), Some(_)) => {
+                let removed: Vec<&str> = keys.iter().map(String::as_str).collect();
+                self.manifest_remove(&removed).await
+            }
+        }
+    }
+
+    /// Every listed entry (any client) whose refresh token is `refresh_token` loses it;
+    /// the rest of the entry and its expiry are kept.
+    pub async fn strip_refresh_token(&self, refresh_token: &str) -> Result<()> {
+        let listing_prefix = format!("{}{SEPARATOR}", self.prefix);
+        let _guard = self.write_lock.lock().await;
+        for key in self.list(&listing_prefix).await? {
+            let Some(entry) = self.get_entry(&key).await? else {
+                continue;
+            };
+            if entry.body.refresh_token.as_deref() == Some(refresh_token) {
+                let mut body = (*entry.body).clone();
+                body.refresh_token = None;
+                let value = WrappedCacheEntry::new(body, entry.expires_at);
+                self.cache.set(&key, Cacheable::Entry(value)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every listed entry of `client_id` whose refresh token is `old_rt` (any refresh
+    /// token, with `use_mrrt`) gets `new_rt`; expiry kept.
+    pub async fn update_entry(
+        &self,
+        old_rt: &str,
+        new_rt: &str,
+        client_id: &str,
+        use_mrrt: bool,
+    ) -> Result<()> {
+        let listing_prefix = format!("{}{SEPARATOR}{client_id}", self.prefix);
+        let _guard = self.write_lock.lock().await;
+        for key in self.list(&listing_prefix).await? {
+            if !CacheKey::from_key(&key).is_ok_and(|k| k.client_id == client_id) {
+                continue;
+            }
+            let Some(entry) = self.get_entry(&key).await? else {
+                continue;
+            };
+            match entry.body.refresh_token() {
+                Some(rt) if use_mrrt || rt == old_rt => {
+                    let mut body = (*entry.body).clone();
+                    body.refresh_token = Some(new_rt.to_owned());
+                    let value = WrappedCacheEntry::new(body, entry.expires_at);
+                    self.cache.set(&key, Cacheable::Entry(value)).await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The distinct refresh tokens of the listed entries of `client_id` and `audience`,
+    /// in the lexicographic order of their keys.
+    pub async fn refresh_tokens_by_audience(
+        &self,
+        audience: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>> {
+        if audience.is_empty() || client_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let listing_prefix = format!("{}{SEPARATOR}{client_id}{SEPARATOR}{audience}", self.prefix);
+        let mut keys = self.list(&listing_prefix).await?;
+        keys.retain(|k| {
+            CacheKey::from_key(k).is_ok_and(|k| {
+                k.prefix == self.prefix && k.client_id == client_id && k.audience() == Some(audience)
+            })
+        });
+        keys.sort_unstable();
+        let mut tokens: Vec<String> = Vec::new();
+        for key in keys {
+            if let Some(entry) = self.get_entry(&key).await? {
+                if let Some(rt) = entry.body.refresh_token() {
+                    if !tokens.iter().any(|t| t == rt) {
+                        tokens.push(rt.to_owned());
+                    }
+                }
+            }
+        }
+        Ok(tokens)
+    }
+}

@@ -1,0 +1,3 @@
+//! tokencache-sqlite (work in progress).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

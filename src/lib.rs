@@ -1,0 +1,2 @@
+//! tokencache facade (work in progress).
+pub use tokencache_core::*;
