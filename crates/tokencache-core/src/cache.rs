@@ -79,11 +79,10 @@ pub trait Cache: MaybeSendSync {
     /// backends with an ordered index override it, so that a lookup touches the keys of
     /// one client and audience only.
     async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
-        Ok(self.all_keys().await?.map(|keys| {
-            keys.into_iter()
-                .filter(|k| k.starts_with(prefix))
-                .collect()
-        }))
+        Ok(self
+            .all_keys()
+            .await?
+            .map(|keys| keys.into_iter().filter(|k| k.starts_with(prefix)).collect()))
     }
 
     /// Whether [`Cache::all_keys`] returns the keys (`Some`). Decides, when a manager is

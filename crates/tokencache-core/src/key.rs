@@ -244,8 +244,12 @@ mod tests {
 
     #[test]
     fn validate_rejects_ambiguous_parts() {
-        assert!(CacheKey::new("c", Some("https://api"), Some("a b")).validate().is_ok());
-        assert!(CacheKey::new("ç客户", Some("aud ü"), Some("読む")).validate().is_ok());
+        assert!(CacheKey::new("c", Some("https://api"), Some("a b"))
+            .validate()
+            .is_ok());
+        assert!(CacheKey::new("ç客户", Some("aud ü"), Some("読む"))
+            .validate()
+            .is_ok());
         for k in [
             CacheKey::new("c::x", Some("a"), Some("s")),
             CacheKey::new("c", Some("a::b"), Some("s")),
@@ -263,6 +267,8 @@ mod tests {
         }
         assert!(CacheKey::id_token(DEFAULT_PREFIX, "c").validate().is_ok());
         // A leading ':' does not merge with the separator before it.
-        assert!(CacheKey::new("c", Some(":a"), Some(":s")).validate().is_ok());
+        assert!(CacheKey::new("c", Some(":a"), Some(":s"))
+            .validate()
+            .is_ok());
     }
 }

@@ -47,7 +47,12 @@ pub mod doc_support {
     #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
     impl Cache for MapCache {
         async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
-            Ok(self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned())
+            Ok(self
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(key)
+                .cloned())
         }
         async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
             self.0

@@ -211,11 +211,21 @@ impl CacheManager {
 
     /// The key string of `client_id`, `audience` and `scope` under this manager's
     /// prefix, checked to parse back to the same parts.
-    fn key_string(&self, client_id: &str, audience: Option<&str>, scope: Option<&str>) -> Result<String> {
+    fn key_string(
+        &self,
+        client_id: &str,
+        audience: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<String> {
         let audience = audience.filter(|s| !s.is_empty());
         let scope = scope.filter(|s| !s.is_empty());
         check_parts(&self.prefix, client_id, audience, scope, None)?;
-        Ok(join_parts(&[Some(&self.prefix), Some(client_id), audience, scope]))
+        Ok(join_parts(&[
+            Some(&self.prefix),
+            Some(client_id),
+            audience,
+            scope,
+        ]))
     }
 
     // ---- listing and the manifest -------------------------------------------------
@@ -313,10 +323,10 @@ impl CacheManager {
         let (found_key, entry) = match self.cache.get(&exact).await? {
             Some(Cacheable::Entry(e)) => (exact, e),
             Some(_) => return Ok(None), // the manifest or an id token: no fallback
-            None => match self.find_by_scope(&key, &expired).await? {
+            None => match self.find_by_scope(key, &expired).await? {
                 Some(found) => found,
                 None if opts.use_mrrt && !opts.cache_only => {
-                    return self.find_refresh_token(&key, &expired).await;
+                    return self.find_refresh_token(key, &expired).await;
                 }
                 None => return Ok(None),
             },
@@ -338,7 +348,10 @@ impl CacheManager {
         let Some(audience) = key.audience() else {
             return Ok(None); // a stored key without an audience has no scope part
         };
-        let wanted: Vec<&str> = key.scope().map(|s| s.split(' ').collect()).unwrap_or_default();
+        let wanted: Vec<&str> = key
+            .scope()
+            .map(|s| s.split(' ').collect())
+            .unwrap_or_default();
         let listing_prefix = format!(
             "{}{SEPARATOR}{}{SEPARATOR}{audience}{SEPARATOR}",
             self.prefix, key.client_id
@@ -619,7 +632,9 @@ impl CacheManager {
         let mut keys = self.list(&listing_prefix).await?;
         keys.retain(|k| {
             CacheKey::from_key(k).is_ok_and(|k| {
-                k.prefix == self.prefix && k.client_id == client_id && k.audience() == Some(audience)
+                k.prefix == self.prefix
+                    && k.client_id == client_id
+                    && k.audience() == Some(audience)
             })
         });
         keys.sort_unstable();

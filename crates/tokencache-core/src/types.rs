@@ -156,7 +156,11 @@ pub struct EntryBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     /// Lifetime in seconds, as given when the entry was set.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "num::opt_f64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "num::opt_f64"
+    )]
     pub expires_in: Option<f64>,
     /// The ID token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -506,7 +510,12 @@ mod tests {
             "{e:?} {body:?} {:?} {id:?}",
             Cacheable::Entry(WrappedCacheEntry::new(body.clone(), 1))
         );
-        for secret in ["access-secret", "refresh-secret", "id-secret", "raw-id-token"] {
+        for secret in [
+            "access-secret",
+            "refresh-secret",
+            "id-secret",
+            "raw-id-token",
+        ] {
             assert!(!all.contains(secret), "{secret} leaked: {all}");
         }
         assert!(all.contains("__raw"));

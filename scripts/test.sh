@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every test of the project, as CI runs it: setup, formatting, lints (native and wasm32),
+# the native tests with a real redis-server and a real 3-master Redis Cluster, and the
+# browser tests in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "setup"
+scripts/setup.sh
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy (native, all targets)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "wasm32: core, conformance, memory, crypto build for the browser"
+cargo check --locked --target wasm32-unknown-unknown -p tokencache-core -p tokencache-conformance -p tokencache-memory -p tokencache-crypto
+cargo clippy --locked --target wasm32-unknown-unknown -p tokencache-web --all-targets -- -D warnings
+
+step "native tests (with redis-server and a Redis Cluster started on loopback)"
+scripts/redis.sh cargo test --workspace --locked
+
+step "browser tests (headless Chromium)"
+scripts/web-test.sh
+
+step "all tests passed"
