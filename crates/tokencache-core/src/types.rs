@@ -17,11 +17,12 @@ use crate::redact::{FieldNames, Redacted, RedactedOpt};
 /// hold the raw ID token (`__raw`).
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DecodedToken {
-    /// The ID token's claims (`__raw` holds the token itself).
-    #[serde(default)]
+    /// The ID token's claims (`__raw` holds the token itself). Written only when not
+    /// empty, so an object stored without `claims` is written back as it was.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub claims: Map<String, Value>,
-    /// The user profile derived from the claims.
-    #[serde(default)]
+    /// The user profile derived from the claims. Written only when not empty.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub user: Map<String, Value>,
     /// Any other field, kept as it was.
     #[serde(flatten)]

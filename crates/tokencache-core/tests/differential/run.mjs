@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Runs scenario documents through the REAL @auth0/auth0-spa-js CacheManager.
+//
+//   node run.mjs <path to the baseline's lib.mjs>  < scenarios.json  > results.json
+//
+// stdin: a JSON array of scenario documents (the format of runScenario in
+// shared/baselines/auth0-spa-js/lib.mjs); stdout: a JSON array of
+// {version, results, store}, one per document, in order. One process runs every
+// document, so the package loads once. Used by tests/differential.rs.
+
+import { pathToFileURL } from 'node:url';
+
+const [libPath] = process.argv.slice(2);
+if (!libPath) {
+  process.stderr.write('usage: node run.mjs <lib.mjs> < scenarios.json\n');
+  process.exit(2);
+}
+const { runScenario } = await import(pathToFileURL(libPath).href);
+
+const chunks = [];
+for await (const chunk of process.stdin) chunks.push(chunk);
+const docs = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+
+const out = [];
+for (const doc of docs) out.push(await runScenario(doc));
+process.stdout.write(JSON.stringify(out));
