@@ -1,0 +1,177 @@
+//! What an entry weighs (its estimated heap bytes) and when it expires physically.
+//! Shared by the moka-based cache and the wasm32 map.
+
+use std::mem::size_of;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokencache_core::{Cacheable, Clock, DecodedToken, EntryBody};
+
+/// Bookkeeping per stored entry beyond the key and the value: moka's entry record,
+/// access-order and timer-wheel nodes, its hash-table slot, and the node of the ordered key
+/// index. Calibrated against the allocation-counting test in `tests/memory.rs`, which
+/// measures about this much on top of the key and value bytes counted below.
+pub(crate) const ENTRY_OVERHEAD: u64 = 320;
+
+/// Slots in a leaf node of the `BTreeMap` behind `serde_json::Map`.
+const BTREE_NODE_SLOTS: usize = 11;
+
+/// The estimated heap bytes of one stored entry: the key twice (moka's copy and the
+/// ordered index's), the value's heap (see [`value_heap`]) and [`ENTRY_OVERHEAD`].
+///
+/// It is an estimate, not a measurement: string capacities are exact, JSON maps (claims of a
+/// decoded ID token, unknown fields) are counted per slot of a `BTreeMap` node.
+pub(crate) fn weigh(key: &str, value: &Cacheable) -> u64 {
+    let key_bytes = 2 * (key.len() + size_of::<String>());
+    (key_bytes + size_of::<Cacheable>() + value_heap(value)) as u64 + ENTRY_OVERHEAD
+}
+
+/// The heap bytes a value owns, outside the value itself.
+fn value_heap(value: &Cacheable) -> usize {
+    match value {
+        Cacheable::Entry(e) => 2 * size_of::<usize>() + size_of::<EntryBody>() + body_heap(&e.body),
+        Cacheable::Manifest(m) => {
+            m.keys.capacity() * size_of::<String>()
+                + m.keys.iter().map(String::capacity).sum::<usize>()
+        }
+        Cacheable::IdToken(t) => t.id_token.capacity() + decoded_heap(&t.decoded_token),
+    }
+}
+
+fn opt_str(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::capacity)
+}
+
+fn body_heap(b: &Arc<EntryBody>) -> usize {
+    [
+        &b.client_id,
+        &b.audience,
+        &b.scope,
+        &b.access_token,
+        &b.id_token,
+        &b.token_type,
+        &b.refresh_token,
+        &b.oauth_token_scope,
+    ]
+    .into_iter()
+    .map(opt_str)
+    .sum::<usize>()
+        + b.decoded_token.as_ref().map_or(0, decoded_heap)
+        + map_heap(&b.extra)
+}
+
+fn decoded_heap(d: &DecodedToken) -> usize {
+    map_heap(&d.claims) + map_heap(&d.user) + map_heap(&d.extra)
+}
+
+fn map_heap(m: &Map<String, Value>) -> usize {
+    if m.is_empty() {
+        return 0;
+    }
+    let slots = m.len().div_ceil(BTREE_NODE_SLOTS) * BTREE_NODE_SLOTS;
+    slots * (size_of::<String>() + size_of::<Value>())
+        + m.iter()
+            .map(|(k, v)| k.capacity() + json_heap(v))
+            .sum::<usize>()
+}
+
+fn json_heap(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.capacity(),
+        Value::Array(a) => {
+            a.capacity() * size_of::<Value>() + a.iter().map(json_heap).sum::<usize>()
+        }
+        Value::Object(m) => map_heap(m),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
+/// The longest lifetime given to moka (ten years); a longer one is unbounded.
+#[cfg(not(target_arch = "wasm32"))]
+const MAX_TIME_TO_LIVE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// When entries expire physically, in milliseconds since the epoch.
+#[derive(Debug, Clone)]
+pub(crate) struct Lifetimes {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rt_retention: Option<Duration>,
+}
+
+impl Lifetimes {
+    /// The millisecond from which `value` may be dropped, or `None` for never.
+    ///
+    /// A token entry is expired for the manager once `floor(now_ms / 1000) > expiresAt`,
+    /// that is from `(expiresAt + 1) * 1000`: an entry without a refresh token goes then,
+    /// never before. One with a refresh token goes the retention later, or never. The
+    /// manifest and ID-token entries never expire by time.
+    pub(crate) fn deadline_ms(&self, value: &Cacheable) -> Option<i64> {
+        let expires_at = value.expires_at()?;
+        let expired_from = expires_at.saturating_add(1).saturating_mul(1000);
+        if value.has_refresh_token() {
+            let retention = self.rt_retention?;
+            let retention = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+            Some(expired_from.saturating_add(retention))
+        } else {
+            Some(expired_from)
+        }
+    }
+
+    /// How long from now `value` may live, or `None` for ever. A lifetime beyond
+    /// [`MAX_TIME_TO_LIVE`] counts as for ever: moka's clock could not add it.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn time_to_live(&self, value: &Cacheable) -> Option<Duration> {
+        let deadline = self.deadline_ms(value)?;
+        let left = deadline.saturating_sub(self.clock.now_ms()).max(0);
+        Some(Duration::from_millis(left.unsigned_abs())).filter(|d| *d <= MAX_TIME_TO_LIVE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokencache_core::{CacheEntry, ManualClock, WrappedCacheEntry};
+
+    fn entry(rt: bool, expires_at: i64) -> Cacheable {
+        let mut e = CacheEntry::new("c", "a", "s", "x".repeat(1000), 60.0);
+        if rt {
+            e = e.with_refresh_token("r".repeat(1000));
+        }
+        Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), expires_at))
+    }
+
+    #[test]
+    fn weight_counts_the_token_bytes() {
+        let small = weigh("k", &entry(false, 0));
+        let big = weigh("k", &entry(true, 0));
+        assert!(small > 1000 + ENTRY_OVERHEAD, "{small}");
+        assert!(big >= small + 1000, "{big} vs {small}");
+        assert!(weigh("kkkk", &entry(false, 0)) == small + 6);
+    }
+
+    #[test]
+    fn deadlines() {
+        let clock = Arc::new(ManualClock::new(100_000));
+        let mut l = Lifetimes {
+            clock,
+            rt_retention: None,
+        };
+        assert_eq!(l.deadline_ms(&entry(false, 100)), Some(101_000));
+        assert_eq!(l.deadline_ms(&entry(true, 100)), None);
+        assert_eq!(
+            l.deadline_ms(&Cacheable::Manifest(Default::default())),
+            None
+        );
+        l.rt_retention = Some(Duration::from_secs(10));
+        assert_eq!(l.deadline_ms(&entry(true, 100)), Some(111_000));
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            assert_eq!(
+                l.time_to_live(&entry(false, 100)),
+                Some(Duration::from_secs(1))
+            );
+            assert_eq!(l.time_to_live(&entry(false, 10)), Some(Duration::ZERO));
+            assert_eq!(l.time_to_live(&entry(false, i64::MAX / 2000)), None);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The wasm32 `MemoryCache` (its own map; moka panics in the browser) in headless
+//! Chromium: the shared conformance suite, the model test, and the browser's clock.
+//!
+//! `CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_WEBDRIVER_JSON=crates/tokencache-memory/webdriver.json \
+//!  cargo test --target wasm32-unknown-unknown -p tokencache-memory`
+#![cfg(target_arch = "wasm32")]
+// `Cache` is `?Send` on wasm32 and the suite shares caches as `Arc<dyn Cache>`: the
+// browser runs everything on one thread.
+#![allow(clippy::arc_with_non_send_sync)]
+
+use std::sync::Arc;
+
+use tokencache_core::{Cache, CacheEntry, CacheKey, CacheManager, Clock, ErrorKind, GetOptions};
+use tokencache_memory::MemoryCache;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn make(clock: Arc<dyn Clock>) -> Arc<dyn Cache> {
+    Arc::new(MemoryCache::builder().clock(clock).build())
+}
+
+#[wasm_bindgen_test]
+async fn conformance_checks() {
+    tokencache_conformance::run_all(make).await;
+}
+
+#[wasm_bindgen_test]
+async fn conformance_model_test() {
+    tokencache_conformance::run_model_test(make, tokencache_conformance::default_cases()).await;
+}
+
+/// The default cache on the browser's own clock (`Date.now()`), through the manager.
+#[wasm_bindgen_test]
+async fn default_cache_in_the_browser() {
+    let cache = Arc::new(MemoryCache::new());
+    let manager = CacheManager::new(cache.clone()).unwrap();
+    manager
+        .set(
+            CacheEntry::new("app", "https://api", "openid read", "at", 60.0)
+                .with_refresh_token("rt"),
+        )
+        .await
+        .unwrap();
+    manager
+        .set(CacheEntry::new("app", "https://api", "gone", "at", -5.0))
+        .await
+        .unwrap();
+    let key = CacheKey::new("app", Some("https://api"), Some("read"));
+    let body = manager
+        .get(&key, GetOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(body.access_token.as_deref(), Some("at"));
+    // The expired entry without a refresh token is gone physically.
+    assert_eq!(
+        cache.all_keys().await.unwrap().unwrap(),
+        ["@@auth0spajs@@::app::https://api::openid read"]
+    );
+    assert_eq!(cache.entry_count().await, 1);
+
+    let small = MemoryCache::builder().max_capacity_bytes(1024).build();
+    let big = CacheEntry::new("app", "https://api", "s", "x".repeat(2000), 60.0);
+    let value = tokencache_core::Cacheable::Entry(tokencache_core::WrappedCacheEntry::new(
+        tokencache_core::EntryBody::from(big),
+        i64::MAX / 2000,
+    ));
+    let e = small.set("k", value).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::QuotaExceeded);
+}
