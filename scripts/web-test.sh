@@ -93,6 +93,16 @@ PASSED="$(grep -Eo '^test result: ok\. [0-9]+ passed' "$LOG" | awk '{ s += $4 } 
 [ "$PASSED" -ge 20 ] || die "only $PASSED tests passed; expected the whole suite"
 say "$PASSED tests passed in Chromium"
 
+# 5b. The wasm32 MemoryCache (its own small map; moka panics in browsers) in Chromium too.
+say "tokencache-memory in Chromium"
+set +e
+WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/crates/tokencache-memory/webdriver.json" \
+  cargo test --target wasm32-unknown-unknown -p tokencache-memory 2>&1 | tee "$LOG"
+STATUS=${PIPESTATUS[0]}
+set -e
+[ "$STATUS" -eq 0 ] || die "tokencache-memory browser tests exited with $STATUS"
+grep -q "Running headless tests in Chrome" "$LOG" || die "tokencache-memory: no test ran in Chromium"
+
 # 6. The benchmark (a release build; figures on the BENCHMARK lines).
 if [ "$BENCH" -eq 1 ]; then
   say "benchmark (release build)"
