@@ -29,11 +29,14 @@ impl fmt::Debug for CacheLocation {
 }
 
 impl CacheLocation {
-    /// Opens the built-in cache at this location.
-    pub async fn open(&self) -> Result<Arc<dyn Cache>> {
+    /// Opens the built-in cache at this location. Caches with physical expiry take their
+    /// time from `clock`, which must be the manager's.
+    pub async fn open(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Cache>> {
         match *self {
             #[cfg(feature = "memory")]
-            CacheLocation::Memory => Ok(Arc::new(memory::MemoryCache::new())),
+            CacheLocation::Memory => Ok(Arc::new(
+                memory::MemoryCache::builder().clock(clock).build(),
+            )),
         }
     }
 }
@@ -127,23 +130,24 @@ impl TokenCache {
                 Ok(cache.clone())
             }
             (Some(cache), None) => Ok(cache.clone()),
-            (None, Some(location)) => location.open().await,
-            (None, None) => default_location()?.open().await,
+            (None, Some(location)) => location.open(self.effective_clock()).await,
+            (None, None) => default_location()?.open(self.effective_clock()).await,
         }
+    }
+
+    fn effective_clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock))
     }
 
     /// The manager over the chosen cache.
     pub async fn build(self) -> Result<CacheManager> {
         let cache = self.open_cache().await?;
-        let mut b = CacheManager::builder(cache);
+        let mut b = CacheManager::builder(cache).clock(self.effective_clock());
         if let Some(c) = self.client_id {
             b = b.client_id(c);
         }
         if let Some(p) = self.prefix {
             b = b.prefix(p);
-        }
-        if let Some(c) = self.clock {
-            b = b.clock(c);
         }
         b.build()
     }

@@ -48,12 +48,22 @@ async fn explicit_cache_wins_over_location_with_a_warning() {
         .await
         .unwrap();
     manager
-        .set(CacheEntry::new("app", "aud", "openid", "secret-access-token", 60.0))
+        .set(CacheEntry::new(
+            "app",
+            "aud",
+            "openid",
+            "secret-access-token",
+            60.0,
+        ))
         .await
         .unwrap();
 
     // The write went to my cache (which cannot list keys, so a manifest was kept too).
-    assert!(mine.get("@@auth0spajs@@::app::aud::openid").await.unwrap().is_some());
+    assert!(mine
+        .get("@@auth0spajs@@::app::aud::openid")
+        .await
+        .unwrap()
+        .is_some());
     assert!(mine.get("@@auth0spajs@@::app").await.unwrap().is_some());
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

@@ -1,0 +1,594 @@
+//! [`RedisCache`] and its builder.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use tokencache_core::{
+    async_trait, decode_or_miss, Cache, Cacheable, Clock, Error, JsonCodec, Result, SystemClock,
+    ValueCodec,
+};
+
+use crate::conn::{Inner, RedisConnection};
+use crate::error::{map_redis_error, timed_out};
+use crate::scripts;
+
+/// Default time allowed to establish a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time allowed for one cache operation (a command or script round trip).
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time an expired entry stays in Redis past its last valid second.
+pub const DEFAULT_EXPIRY_GRACE: Duration = Duration::from_secs(60);
+
+/// The first part of every Redis key this crate writes.
+const KEY_ROOT: &str = "tokencache:";
+
+/// A token cache in Redis: one namespace (tenant, session) of a standalone server or a
+/// Redis Cluster.
+///
+/// - Values are stored with a [`ValueCodec`] (default [`JsonCodec`]: the auth0-spa-js
+///   JSON) at `tokencache:{namespace}:v:<cache key>`.
+/// - The namespace's keys are kept in a sorted set, `tokencache:{namespace}:i`, updated
+///   atomically with the entries by Lua scripts, so [`Cache::all_keys`] and
+///   [`Cache::keys_with_prefix`] (`ZRANGEBYLEX`) cost what the namespace holds, not what
+///   the database holds, and never use `KEYS` or `SCAN`. Index members whose entry expired
+///   are removed when a listing meets them.
+/// - All keys of a namespace share the hash tag `{namespace}`, hence one cluster slot.
+/// - Token entries without a refresh token carry a Redis TTL that ends when the entry
+///   stops being valid (the end of its `expiresAt` second, measured by the builder's
+///   [`Clock`]) plus a grace period ([`RedisCacheBuilder::expiry_grace`], default 60 s,
+///   which absorbs clock skew and a clock that stands still in tests); an entry that is
+///   already expired when written is not kept. Entries with a refresh token are kept for the configured retention
+///   ([`RedisCacheBuilder::refresh_token_retention`], default: no TTL). Manifests and
+///   ID-token entries have no TTL.
+/// - Every operation is bounded by the command timeout; a lost server gives temporary
+///   [`ErrorKind::Unavailable`](tokencache_core::ErrorKind::Unavailable) errors, and the
+///   connection comes back by itself when the server does.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use tokencache_core::{CacheEntry, CacheKey, CacheManager, GetOptions};
+/// use tokencache_redis::RedisCache;
+///
+/// # async fn run() -> tokencache_core::Result<()> {
+/// let cache = RedisCache::connect("redis://127.0.0.1:6379", "tenant-42").await?;
+/// let manager = CacheManager::new(Arc::new(cache))?;
+/// manager
+///     .set(CacheEntry::new("client", "https://api", "openid read", "at", 3600.0))
+///     .await?;
+/// let key = CacheKey::new("client", Some("https://api"), Some("read"));
+/// assert!(manager.get(&key, GetOptions::default()).await?.is_some());
+/// # Ok(()) }
+/// ```
+pub struct RedisCache {
+    conn: RedisConnection,
+    namespace: String,
+    index_key: String,
+    entry_prefix: String,
+    codec: Arc<dyn ValueCodec>,
+    clock: Arc<dyn Clock>,
+    retention: Option<Duration>,
+    grace: Duration,
+    command_timeout: Duration,
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("namespace", &self.namespace)
+            .field("cluster", &self.conn.is_cluster())
+            .field("codec", &self.codec)
+            .field("clock", &self.clock)
+            .field("refresh_token_retention", &self.retention)
+            .field("expiry_grace", &self.grace)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
+}
+
+/// Options of a [`RedisCache`]: timeouts, clock, codec, refresh-token retention.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tokencache_core::{JsonCodec, SystemClock};
+/// use tokencache_redis::RedisCache;
+///
+/// # async fn run() -> tokencache_core::Result<()> {
+/// let cache = RedisCache::builder("session-7")
+///     .connect_timeout(Duration::from_secs(1))
+///     .command_timeout(Duration::from_millis(500))
+///     .clock(Arc::new(SystemClock))
+///     .codec(Arc::new(JsonCodec))
+///     .refresh_token_retention(Duration::from_secs(30 * 24 * 3600))
+///     .connect_cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
+///     .await?;
+/// # drop(cache); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisCacheBuilder {
+    namespace: String,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    clock: Arc<dyn Clock>,
+    codec: Arc<dyn ValueCodec>,
+    retention: Option<Duration>,
+    grace: Duration,
+}
+
+impl fmt::Debug for RedisCacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCacheBuilder")
+            .field("namespace", &self.namespace)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("clock", &self.clock)
+            .field("codec", &self.codec)
+            .field("refresh_token_retention", &self.retention)
+            .field("expiry_grace", &self.grace)
+            .finish()
+    }
+}
+
+impl RedisCacheBuilder {
+    /// Options for the cache of `namespace`, all at their defaults.
+    pub fn new(namespace: impl Into<String>) -> Self {
+        RedisCacheBuilder {
+            namespace: namespace.into(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            clock: Arc::new(SystemClock),
+            codec: Arc::new(JsonCodec),
+            retention: None,
+            grace: DEFAULT_EXPIRY_GRACE,
+        }
+    }
+
+    /// Time allowed to establish a connection (default 5 s), also for each reconnection attempt.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for each cache operation (default 2 s); past it the operation fails
+    /// with a temporary `Unavailable` error.
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// The clock that Redis TTLs are computed with (default [`SystemClock`]); give the
+    /// cache the same clock as its [`CacheManager`](tokencache_core::CacheManager).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How values are stored (default [`JsonCodec`]); e.g. an encrypting codec.
+    pub fn codec(mut self, codec: Arc<dyn ValueCodec>) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// How long an entry that holds a refresh token is kept after it is written (at least
+    /// until its access token expires). Default: no TTL, kept until removed.
+    pub fn refresh_token_retention(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// How long an expired token entry stays in Redis past its last valid second
+    /// (default 60 s). The manager never returns it meanwhile; the grace absorbs clock
+    /// skew between this process and Redis, and real time passing while a test clock
+    /// stands still.
+    pub fn expiry_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Connects to the standalone server at `url` (`redis://[:password@]host:port[/db]`).
+    pub async fn connect(self, url: &str) -> Result<RedisCache> {
+        let names = Names::new(&self.namespace)?;
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::config("invalid redis URL").with_source(e))?;
+        // Reconnection attempts are short and few: a command waits for the reconnection
+        // in progress, and a failed reconnection is retried by the next command.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout))
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(250))
+            .set_number_of_retries(2);
+        let manager = tokio::time::timeout(
+            self.connect_timeout,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| timed_out("connect"))?
+        .map_err(|e| map_redis_error("connect", e))?;
+        tracing::debug!(namespace = %self.namespace, "connected to redis");
+        Ok(self.build(RedisConnection(Inner::Standalone(manager)), names))
+    }
+
+    /// Connects to the Redis Cluster that `urls` (some or all of its nodes) belong to.
+    pub async fn connect_cluster<I, S>(self, urls: I) -> Result<RedisCache>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let names = Names::new(&self.namespace)?;
+        let nodes: Vec<String> = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
+        if nodes.is_empty() {
+            return Err(Error::config("no redis cluster node given"));
+        }
+        let client = ClusterClientBuilder::new(nodes)
+            .connection_timeout(self.connect_timeout)
+            .response_timeout(self.command_timeout)
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(250)
+            .build()
+            .map_err(|e| Error::config("invalid redis cluster configuration").with_source(e))?;
+        let conn = tokio::time::timeout(self.connect_timeout, client.get_async_connection())
+            .await
+            .map_err(|_| timed_out("connect"))?
+            .map_err(|e| map_redis_error("connect", e))?;
+        tracing::debug!(namespace = %self.namespace, "connected to redis cluster");
+        Ok(self.build(RedisConnection(Inner::Cluster(conn)), names))
+    }
+
+    /// A cache of this builder's namespace on an existing connection (of another
+    /// [`RedisCache`], see [`RedisCache::connection`]): many namespaces, one connection.
+    /// The connect timeout is not used; the connection keeps its own reconnection settings.
+    ///
+    /// ```no_run
+    /// use tokencache_redis::RedisCache;
+    ///
+    /// # async fn run() -> tokencache_core::Result<()> {
+    /// let tenant_a = RedisCache::connect("redis://127.0.0.1:6379", "tenant-a").await?;
+    /// let tenant_b = RedisCache::builder("tenant-b").with_connection(&tenant_a.connection())?;
+    /// assert_eq!(tenant_b.namespace(), "tenant-b");
+    /// # Ok(()) }
+    /// ```
+    pub fn with_connection(self, conn: &RedisConnection) -> Result<RedisCache> {
+        let names = Names::new(&self.namespace)?;
+        Ok(self.build(conn.clone(), names))
+    }
+
+    fn build(self, conn: RedisConnection, names: Names) -> RedisCache {
+        RedisCache {
+            conn,
+            namespace: self.namespace,
+            index_key: names.index_key,
+            entry_prefix: names.entry_prefix,
+            codec: self.codec,
+            clock: self.clock,
+            retention: self.retention,
+            grace: self.grace,
+            command_timeout: self.command_timeout,
+        }
+    }
+}
+
+/// The Redis key names of one namespace.
+struct Names {
+    index_key: String,
+    entry_prefix: String,
+}
+
+impl Names {
+    fn new(namespace: &str) -> Result<Names> {
+        // A brace would change the hash tag (or, `{}` being empty, disable it), and the
+        // namespace's keys would no longer share one cluster slot.
+        if namespace.is_empty() || namespace.contains(['{', '}']) {
+            return Err(Error::config(
+                "a redis namespace must be non-empty and contain no '{' or '}'",
+            ));
+        }
+        Ok(Names {
+            index_key: format!("{KEY_ROOT}{{{namespace}}}:i"),
+            entry_prefix: format!("{KEY_ROOT}{{{namespace}}}:v:"),
+        })
+    }
+}
+
+/// What TTL a value gets.
+#[derive(Debug, PartialEq, Eq)]
+enum Ttl {
+    /// No TTL.
+    Persist,
+    /// Expire after this many milliseconds.
+    Millis(i64),
+    /// Already past its end: remove it.
+    Expired,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The TTL of `value` written at `now_ms`.
+fn ttl_for(now_ms: i64, retention: Option<Duration>, grace: Duration, value: &Cacheable) -> Ttl {
+    let Some(entry) = value.as_entry() else {
+        return Ttl::Persist;
+    };
+    // The manager treats an entry as valid through the whole second `expiresAt`.
+    let valid_until_ms = entry.expires_at.saturating_add(1).saturating_mul(1000);
+    let valid_for = valid_until_ms.saturating_sub(now_ms);
+    if value.has_refresh_token() {
+        return match retention {
+            None => Ttl::Persist,
+            Some(r) => Ttl::Millis(valid_for.max(millis(r)).max(1)),
+        };
+    }
+    if valid_for > 0 {
+        Ttl::Millis(valid_for.saturating_add(millis(grace)))
+    } else {
+        Ttl::Expired
+    }
+}
+
+impl RedisCache {
+    /// How long an expired token entry stays in Redis past its last valid second
+    /// (default 60 s). The manager never returns it meanwhile; the grace absorbs clock
+    /// skew between this process and Redis, and real time passing while a test clock
+    /// stands still.
+    pub fn expiry_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Connects to the standalone server at `url` with the cache of `namespace`,
+    /// all options at their defaults (see [`RedisCache::builder`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> tokencache_core::Result<()> {
+    /// let cache = tokencache_redis::RedisCache::connect("redis://127.0.0.1:6379", "tenant-1").await?;
+    /// assert_eq!(cache.namespace(), "tenant-1");
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str, namespace: &str) -> Result<RedisCache> {
+        RedisCacheBuilder::new(namespace).connect(url).await
+    }
+
+    /// Connects to the Redis Cluster that `urls` belong to, with the cache of `namespace`,
+    /// all options at their defaults.
+    ///
+    /// ```no_run
+    /// # async fn run() -> tokencache_core::Result<()> {
+    /// let nodes = ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001", "redis://127.0.0.1:7002"];
+    /// let cache = tokencache_redis::RedisCache::connect_cluster(nodes, "tenant-1").await?;
+    /// # drop(cache); Ok(()) }
+    /// ```
+    pub async fn connect_cluster<I, S>(urls: I, namespace: &str) -> Result<RedisCache>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        RedisCacheBuilder::new(namespace)
+            .connect_cluster(urls)
+            .await
+    }
+
+    /// Options for the cache of `namespace`.
+    pub fn builder(namespace: impl Into<String>) -> RedisCacheBuilder {
+        RedisCacheBuilder::new(namespace)
+    }
+
+    /// The namespace this cache reads and writes.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The Redis key that holds the value of cache key `key`.
+    pub fn storage_key(&self, key: &str) -> String {
+        format!("{}{key}", self.entry_prefix)
+    }
+
+    /// The Redis key of the namespace's index (a sorted set of its cache keys).
+    pub fn index_key(&self) -> &str {
+        &self.index_key
+    }
+
+    /// A handle on the connection the cache uses, for raw commands beside it.
+    pub fn connection(&self) -> RedisConnection {
+        self.conn.clone()
+    }
+
+    /// Removes every entry of the namespace and its index, atomically; returns how many
+    /// keys the index held. Other namespaces are not touched.
+    pub async fn clear_namespace(&self) -> Result<usize> {
+        let mut conn = self.conn.clone();
+        let mut inv = scripts::CLEAR.key(&self.index_key);
+        inv.arg(&self.entry_prefix);
+        self.run("clear namespace", async move {
+            inv.invoke_async(&mut conn).await
+        })
+        .await
+    }
+
+    /// Runs one operation within the command timeout, mapping its error.
+    async fn run<T>(
+        &self,
+        what: &'static str,
+        fut: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.command_timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(map_redis_error(what, e)),
+            Err(_) => Err(timed_out(what)),
+        }
+    }
+
+    async fn list(&self, min: Vec<u8>, max: Vec<u8>) -> Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let mut inv = scripts::LIST.key(&self.index_key);
+        inv.arg(&self.entry_prefix).arg(min).arg(max);
+        self.run(
+            "list keys",
+            async move { inv.invoke_async(&mut conn).await },
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("GET").arg(self.storage_key(key)).to_owned();
+        let bytes: Option<Vec<u8>> = self
+            .run("get", async move { cmd.query_async(&mut conn).await })
+            .await?;
+        match bytes {
+            Some(b) => decode_or_miss(self.codec.as_ref(), key, &b),
+            None => Ok(None),
+        }
+    }
+
+    async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
+        let ttl = match ttl_for(self.clock.now_ms(), self.retention, self.grace, &value) {
+            Ttl::Persist => 0,
+            Ttl::Millis(ms) => ms,
+            Ttl::Expired => -1,
+        };
+        let bytes = self.codec.encode(key, &value)?;
+        let mut conn = self.conn.clone();
+        let mut inv = scripts::SET.key(&self.index_key);
+        inv.key(self.storage_key(key)).arg(key).arg(bytes).arg(ttl);
+        self.run("set", async move {
+            inv.invoke_async::<i64>(&mut conn).await.map(drop)
+        })
+        .await
+    }
+
+    async fn remove(&self, key: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let mut inv = scripts::REMOVE.key(&self.index_key);
+        inv.key(self.storage_key(key)).arg(key);
+        self.run("remove", async move {
+            inv.invoke_async::<i64>(&mut conn).await.map(drop)
+        })
+        .await
+    }
+
+    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+        self.list(b"-".to_vec(), b"+".to_vec()).await.map(Some)
+    }
+
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+        if prefix.is_empty() {
+            return self.all_keys().await;
+        }
+        // Every member that starts with `prefix` sorts in [prefix, prefix + 0xFF): no
+        // UTF-8 string holds the byte 0xFF.
+        let mut min = Vec::with_capacity(prefix.len() + 1);
+        min.push(b'[');
+        min.extend_from_slice(prefix.as_bytes());
+        let mut max = Vec::with_capacity(prefix.len() + 2);
+        max.push(b'(');
+        max.extend_from_slice(prefix.as_bytes());
+        max.push(0xFF);
+        self.list(min, max).await.map(Some)
+    }
+
+    fn lists_keys(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokencache_core::{EntryBody, KeyManifestEntry, WrappedCacheEntry};
+
+    #[test]
+    fn namespaces_with_braces_are_refused() {
+        assert!(Names::new("").is_err());
+        assert!(Names::new("a{b").is_err());
+        assert!(Names::new("a}b").is_err());
+        let n = Names::new("t1").unwrap();
+        assert_eq!(n.index_key, "tokencache:{t1}:i");
+        assert_eq!(n.entry_prefix, "tokencache:{t1}:v:");
+    }
+
+    fn entry(expires_at: i64, rt: bool) -> Cacheable {
+        let mut body = EntryBody {
+            access_token: Some("at".into()),
+            ..Default::default()
+        };
+        if rt {
+            body.refresh_token = Some("rt".into());
+        }
+        WrappedCacheEntry::new(body, expires_at).into()
+    }
+
+    const NO_GRACE: Duration = Duration::ZERO;
+
+    #[test]
+    fn ttl_ends_with_the_last_valid_second_plus_grace() {
+        let now = 1_700_000_000_250;
+        // Valid through second 1_700_000_010: TTL to 1_700_000_011_000.
+        assert_eq!(
+            ttl_for(now, None, NO_GRACE, &entry(1_700_000_010, false)),
+            Ttl::Millis(10_750)
+        );
+        assert_eq!(
+            ttl_for(
+                now,
+                None,
+                DEFAULT_EXPIRY_GRACE,
+                &entry(1_700_000_010, false)
+            ),
+            Ttl::Millis(70_750)
+        );
+        // expiresAt == now_s is still valid: a short TTL, never an expired one.
+        assert_eq!(
+            ttl_for(now, None, NO_GRACE, &entry(1_700_000_000, false)),
+            Ttl::Millis(750)
+        );
+        assert_eq!(
+            ttl_for(
+                now,
+                None,
+                DEFAULT_EXPIRY_GRACE,
+                &entry(1_699_999_999, false)
+            ),
+            Ttl::Expired
+        );
+    }
+
+    #[test]
+    fn refresh_token_entries_stay_for_the_retention() {
+        let now = 1_700_000_000_000;
+        let g = DEFAULT_EXPIRY_GRACE;
+        assert_eq!(
+            ttl_for(now, None, g, &entry(1_600_000_000, true)),
+            Ttl::Persist
+        );
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            ttl_for(now, Some(day), g, &entry(1_600_000_000, true)),
+            Ttl::Millis(86_400_000)
+        );
+        // Never shorter than the access token's own validity.
+        assert_eq!(
+            ttl_for(
+                now,
+                Some(Duration::from_secs(1)),
+                g,
+                &entry(1_700_000_099, true)
+            ),
+            Ttl::Millis(100_000)
+        );
+    }
+
+    #[test]
+    fn manifests_have_no_ttl() {
+        let m: Cacheable = KeyManifestEntry { keys: vec![] }.into();
+        assert_eq!(ttl_for(0, None, DEFAULT_EXPIRY_GRACE, &m), Ttl::Persist);
+    }
+}
