@@ -15,13 +15,16 @@ cargo fmt --all -- --check
 
 step "clippy (native, all targets)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p tokencache --features sqlite,redis --all-targets --locked -- -D warnings
 
 step "wasm32: core, conformance, memory, crypto build for the browser"
 cargo check --locked --target wasm32-unknown-unknown -p tokencache-core -p tokencache-conformance -p tokencache-memory -p tokencache-crypto
 cargo clippy --locked --target wasm32-unknown-unknown -p tokencache-web --all-targets -- -D warnings
+cargo clippy --locked --target wasm32-unknown-unknown -p tokencache --no-default-features --features memory,web,crypto -- -D warnings
 
 step "native tests (with redis-server and a Redis Cluster started on loopback)"
-scripts/redis.sh cargo test --workspace --locked
+scripts/redis.sh bash -c 'cargo test --workspace --locked &&
+  cargo test -p tokencache --features sqlite,redis --locked --test conformance'
 
 step "browser tests (headless Chromium)"
 scripts/web-test.sh

@@ -7,23 +7,78 @@ use std::sync::Arc;
 
 pub use tokencache_core::*;
 
+#[cfg(feature = "crypto")]
+pub use tokencache_crypto as crypto;
 #[cfg(feature = "memory")]
 pub use tokencache_memory as memory;
+#[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
+pub use tokencache_redis as redis;
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+pub use tokencache_sqlite as sqlite;
+#[cfg(feature = "web")]
+pub use tokencache_web as web;
 
 /// Where a built-in cache keeps the tokens: auth0-spa-js's `cacheLocation`.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Each variant exists when its backend feature is on (and, for browser storage, on
+/// wasm32; for SQLite and Redis, on native targets).
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum CacheLocation {
     /// In this process's memory ([`memory::MemoryCache`]): the default, as in auth0-spa-js.
     #[cfg(feature = "memory")]
     Memory,
+    /// The page's `localStorage` (`web::LocalStorageCache`).
+    #[cfg(all(feature = "web", target_arch = "wasm32"))]
+    LocalStorage,
+    /// The page's `sessionStorage` (`web::SessionStorageCache`).
+    #[cfg(all(feature = "web", target_arch = "wasm32"))]
+    SessionStorage,
+    /// An SQLite file whose values go through `codec` (an
+    /// [`crypto::EncryptedCodec`] in any real use).
+    #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+    Sqlite {
+        /// The database file (created when missing).
+        path: std::path::PathBuf,
+        /// The value codec.
+        codec: Arc<dyn ValueCodec>,
+    },
+    /// One namespace of a standalone Redis server.
+    #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
+    Redis {
+        /// `redis://[:password@]host:port[/db]`.
+        url: String,
+        /// The namespace (tenant, session) of this cache.
+        namespace: String,
+        /// The value codec (`None`: the auth0-spa-js JSON).
+        codec: Option<Arc<dyn ValueCodec>>,
+    },
 }
 
 impl fmt::Debug for CacheLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
+        match self {
             #[cfg(feature = "memory")]
             CacheLocation::Memory => f.write_str("Memory"),
+            #[cfg(all(feature = "web", target_arch = "wasm32"))]
+            CacheLocation::LocalStorage => f.write_str("LocalStorage"),
+            #[cfg(all(feature = "web", target_arch = "wasm32"))]
+            CacheLocation::SessionStorage => f.write_str("SessionStorage"),
+            #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+            CacheLocation::Sqlite { path, codec } => f
+                .debug_struct("Sqlite")
+                .field("path", path)
+                .field("codec", codec)
+                .finish(),
+            #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
+            CacheLocation::Redis {
+                namespace, codec, ..
+            } => f
+                .debug_struct("Redis")
+                .field("url", &"<redacted>")
+                .field("namespace", namespace)
+                .field("codec", codec)
+                .finish(),
         }
     }
 }
@@ -32,11 +87,36 @@ impl CacheLocation {
     /// Opens the built-in cache at this location. Caches with physical expiry take their
     /// time from `clock`, which must be the manager's.
     pub async fn open(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Cache>> {
-        match *self {
+        let _ = &clock;
+        match self {
             #[cfg(feature = "memory")]
             CacheLocation::Memory => Ok(Arc::new(
                 memory::MemoryCache::builder().clock(clock).build(),
             )),
+            #[cfg(all(feature = "web", target_arch = "wasm32"))]
+            CacheLocation::LocalStorage => Ok(Arc::new(web::LocalStorageCache::new()?)),
+            #[cfg(all(feature = "web", target_arch = "wasm32"))]
+            CacheLocation::SessionStorage => Ok(Arc::new(web::SessionStorageCache::new()?)),
+            #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+            CacheLocation::Sqlite { path, codec } => Ok(Arc::new(
+                sqlite::SqliteCache::builder(path)
+                    .codec(codec.clone())
+                    .clock(clock)
+                    .build()
+                    .await?,
+            )),
+            #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
+            CacheLocation::Redis {
+                url,
+                namespace,
+                codec,
+            } => {
+                let mut b = redis::RedisCache::builder(namespace.as_str()).clock(clock);
+                if let Some(codec) = codec {
+                    b = b.codec(codec.clone());
+                }
+                Ok(Arc::new(b.connect(url).await?))
+            }
         }
     }
 }

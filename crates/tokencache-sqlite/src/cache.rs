@@ -159,10 +159,10 @@ struct Options {
 /// - WAL mode, `secure_delete=ON`, a busy timeout; writes are `BEGIN IMMEDIATE`
 ///   transactions retried with backoff while another process holds the lock, so a
 ///   busy database surfaces only after the busy timeout, as a temporary error.
-/// - All SQLite work (and encryption) runs on the cache's own threads, fed by a channel,
-///   never on the async executor; the futures only wait for the answer, so any executor
-///   works. (A dedicated thread answers a point read in about a third of the time
-///   `tokio::task::spawn_blocking` takes.)
+/// - All SQLite work (and encryption) runs on the cache's own threads
+///   ([`SqliteCacheBuilder::threads`]), fed by a channel, never on the async executor; the
+///   futures only wait for the answer, so any executor works. The threads stop when the
+///   last clone of the cache is dropped.
 ///
 /// ```
 /// use std::sync::Arc;
