@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// On wasm32 (one thread) caches are shared as `Arc<dyn Cache>` though browser values are
+// neither `Send` nor `Sync`: the core decides the wasm story once, for every target.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
 use std::fmt;
 use std::sync::Arc;

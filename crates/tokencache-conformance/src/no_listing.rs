@@ -38,6 +38,10 @@ impl<C: Cache> Cache for NoListing<C> {
         self.0.remove(key).await
     }
 
+    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+        self.0.remove_many(keys).await
+    }
+
     async fn all_keys(&self) -> Result<Option<Vec<String>>> {
         Ok(None)
     }

@@ -69,6 +69,15 @@ pub trait Cache: MaybeSendSync {
     /// Removes `key`; removing a missing key is not an error.
     async fn remove(&self, key: &str) -> Result<()>;
 
+    /// Removes every key in `keys`. The default removes them one by one; stores that can
+    /// remove many keys in one round trip or transaction override it (`clear` uses it).
+    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            self.remove(key).await?;
+        }
+        Ok(())
+    }
+
     /// Every key this cache holds, or `None` when it cannot list its keys (then the
     /// manager keeps a key manifest). Override together with [`Cache::lists_keys`].
     async fn all_keys(&self) -> Result<Option<Vec<String>>> {
@@ -105,6 +114,9 @@ macro_rules! forward_cache {
             }
             async fn remove(&self, key: &str) -> Result<()> {
                 (**self).remove(key).await
+            }
+            async fn remove_many(&self, keys: &[String]) -> Result<()> {
+                (**self).remove_many(keys).await
             }
             async fn all_keys(&self) -> Result<Option<Vec<String>>> {
                 (**self).all_keys().await

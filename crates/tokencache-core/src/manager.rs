@@ -555,9 +555,7 @@ impl CacheManager {
                 CacheKey::from_key(k).is_ok_and(|k| k.prefix == self.prefix && k.client_id == c)
             });
         }
-        for k in &keys {
-            self.cache.remove(k).await?;
-        }
+        self.cache.remove_many(&keys).await?;
         match (&self.manifest_key, client_id) {
             (None, _) => Ok(()),
             (Some(mk), None) => self.cache.remove(mk).await,

@@ -101,6 +101,18 @@ impl Default for MemoryCacheBuilder {
     }
 }
 
+impl MemoryCache {
+    /// A cache with the defaults of [`MemoryCacheBuilder`].
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for a cache.
+    pub fn builder() -> MemoryCacheBuilder {
+        MemoryCacheBuilder::default()
+    }
+}
+
 impl MemoryCacheBuilder {
     /// The most bytes the cache holds, by the estimate of each entry's heap bytes (its key,
     /// its strings, JSON maps by node slot, and a fixed bookkeeping overhead per entry).

@@ -103,16 +103,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl MemoryCache {
-    /// A cache with the defaults of [`MemoryCacheBuilder`].
-    pub fn new() -> Self {
-        Self::builder().build()
-    }
-
-    /// A builder for a cache.
-    pub fn builder() -> MemoryCacheBuilder {
-        MemoryCacheBuilder::default()
-    }
-
     pub(crate) fn from_builder(b: MemoryCacheBuilder) -> Self {
         let evicted: Arc<Mutex<Vec<Arc<String>>>> = Arc::default();
         let queue = evicted.clone();

@@ -36,16 +36,6 @@ impl Default for MemoryCache {
 }
 
 impl MemoryCache {
-    /// A cache with the defaults of [`MemoryCacheBuilder`].
-    pub fn new() -> Self {
-        Self::builder().build()
-    }
-
-    /// A builder for a cache.
-    pub fn builder() -> MemoryCacheBuilder {
-        MemoryCacheBuilder::default()
-    }
-
     pub(crate) fn from_builder(b: MemoryCacheBuilder) -> Self {
         MemoryCache {
             map: RefCell::new(MapStore::new(b.max_capacity_bytes, b.lifetimes())),

@@ -466,9 +466,20 @@ impl Cache for RedisCache {
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
+        self.remove_many(&[key.to_owned()]).await
+    }
+
+    /// One script removes every key and its index member atomically (all keys of a
+    /// namespace share one cluster slot).
+    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.conn.clone();
         let mut inv = scripts::REMOVE.key(&self.index_key);
-        inv.key(self.storage_key(key)).arg(key);
+        for key in keys {
+            inv.key(self.storage_key(key)).arg(key);
+        }
         self.run("remove", async move {
             inv.invoke_async::<i64>(&mut conn).await.map(drop)
         })

@@ -31,12 +31,16 @@ return 1
     )
 });
 
-/// `KEYS[1]` index, `KEYS[2]` entry; `ARGV[1]` member.
+/// `KEYS[1]` index, `KEYS[2..]` entries; `ARGV[..]` their members, in the same order.
 pub(crate) static REMOVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[1], ARGV[1])
+for i = 2, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+for i = 1, #ARGV do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+end
 return 1
 "#,
     )

@@ -513,6 +513,18 @@ impl Inner {
         Ok(())
     }
 
+    fn remove_many(&self, keys: &[String]) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM tokencache_entries WHERE key = ?1")
+                .map_err(map_err)?;
+            for key in keys {
+                stmt.execute([key]).map_err(map_err)?;
+            }
+            Ok(())
+        })
+    }
+
     /// The keys in `[prefix, successor(prefix))`, in order, read from the primary-key index.
     fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         let upper = prefix_upper_bound(prefix);
@@ -576,6 +588,11 @@ impl Cache for SqliteCache {
     async fn remove(&self, key: &str) -> Result<()> {
         let key = key.to_owned();
         self.with_inner(move |inner| inner.remove(&key)).await
+    }
+
+    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+        let keys = keys.to_vec();
+        self.with_inner(move |inner| inner.remove_many(&keys)).await
     }
 
     async fn all_keys(&self) -> Result<Option<Vec<String>>> {

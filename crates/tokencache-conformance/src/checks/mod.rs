@@ -56,6 +56,7 @@ all_checks!(
     raw_round_trip_of_every_kind,
     raw_overwrite_replaces_value,
     raw_remove_deletes_and_missing_key_is_ok,
+    raw_remove_many_removes_exactly_those_keys,
     raw_listing_is_exact,
     raw_prefix_listing_respects_boundaries,
     raw_large_tokens_round_trip,

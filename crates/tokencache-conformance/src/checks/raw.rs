@@ -131,6 +131,32 @@ pub async fn raw_remove_deletes_and_missing_key_is_ok(
     );
 }
 
+/// `remove_many` removes exactly the keys it is given (missing ones included, an empty
+/// list is a no-op), whatever batching the backend does.
+pub async fn raw_remove_many_removes_exactly_those_keys(
+    cache: Arc<dyn Cache>,
+    _clock: Arc<ManualClock>,
+) {
+    let t = Check::new("raw_remove_many_removes_exactly_those_keys", &*cache);
+    let keys: Vec<String> = (0..5)
+        .map(|i| key(&["c1", "aud", &format!("s{i}")]))
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        let value = token_entry(&format!("at-{i}"), Some("rt"), far_future());
+        round_trip(&t, &*cache, k, value, "write").await;
+    }
+    t.ok(cache.remove_many(&[]).await, "remove_many of nothing");
+    let gone = vec![keys[1].clone(), keys[3].clone(), key(&["never", "written"])];
+    t.ok(cache.remove_many(&gone).await, "remove_many");
+    for (i, k) in keys.iter().enumerate() {
+        let present = t.ok(cache.get(k).await, "get").is_some();
+        t.that(
+            present == (i != 1 && i != 3),
+            "remove_many removed a key it was not given, or kept one it was",
+        );
+    }
+}
+
 /// `lists_keys()` is true exactly when `all_keys` returns `Some`; a listing cache lists
 /// exactly the keys it holds, and `keys_with_prefix` exactly those with the prefix.
 pub async fn raw_listing_is_exact(cache: Arc<dyn Cache>, _clock: Arc<ManualClock>) {
