@@ -17,6 +17,10 @@ step "clippy (native, all targets)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p tokencache --features sqlite,redis --all-targets --locked -- -D warnings
 
+step "rustdoc (broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --exclude tokencache-web
+RUSTDOCFLAGS="-D warnings" cargo doc --target wasm32-unknown-unknown --no-deps --locked -p tokencache-web
+
 step "wasm32: core, conformance, memory, crypto build for the browser"
 cargo check --locked --target wasm32-unknown-unknown -p tokencache-core -p tokencache-conformance -p tokencache-memory -p tokencache-crypto
 cargo clippy --locked --target wasm32-unknown-unknown -p tokencache-web --all-targets -- -D warnings

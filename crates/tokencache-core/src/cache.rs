@@ -23,7 +23,7 @@ impl<T: ?Sized> MaybeSendSync for T {}
 
 /// A key-value store for [`Cacheable`] values: auth0-spa-js's `ICache`.
 ///
-/// Implement the four required methods (with [`macro@async_trait`]: `#[async_trait]` on native
+/// Implement the three required methods (with the re-exported `async_trait`: `#[async_trait]` on native
 /// targets, `#[async_trait(?Send)]` on wasm32), and override [`Cache::all_keys`],
 /// [`Cache::lists_keys`] and, if the store keeps keys in order, [`Cache::keys_with_prefix`].
 /// The rich behaviour lives in [`CacheManager`](crate::CacheManager), not here.
