@@ -19,30 +19,14 @@ const IDT: &str = "id-token-SECRET-e02b";
 
 /// The namespace's raw values, read with a plain redis-rs client (not the cache's).
 async fn raw_values(target: Target, cache: &RedisCache) -> Vec<Vec<u8>> {
-    let members: Vec<String>;
-    let mut values = Vec::new();
-    match target {
+    let (members, values) = match target {
         Target::Standalone => {
             let mut c = redis::Client::open(common::standalone_url())
                 .unwrap()
                 .get_multiplexed_async_connection()
                 .await
                 .unwrap();
-            members = redis::cmd("ZRANGE")
-                .arg(cache.index_key())
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            for m in &members {
-                let v: Vec<u8> = redis::cmd("GET")
-                    .arg(cache.storage_key(m))
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
-                values.push(v);
-            }
+            read_namespace(&mut c, cache).await
         }
         Target::Cluster => {
             let mut c = redis::cluster::ClusterClient::new(common::cluster_urls())
@@ -50,25 +34,35 @@ async fn raw_values(target: Target, cache: &RedisCache) -> Vec<Vec<u8>> {
                 .get_async_connection()
                 .await
                 .unwrap();
-            members = redis::cmd("ZRANGE")
-                .arg(cache.index_key())
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            for m in &members {
-                let v: Vec<u8> = redis::cmd("GET")
-                    .arg(cache.storage_key(m))
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
-                values.push(v);
-            }
+            read_namespace(&mut c, cache).await
         }
-    }
+    };
     assert_eq!(members.len(), 2, "the entry and the id token");
     values
+}
+
+/// The index members of `cache`'s namespace and the raw value stored for each.
+async fn read_namespace(
+    c: &mut impl redis::aio::ConnectionLike,
+    cache: &RedisCache,
+) -> (Vec<String>, Vec<Vec<u8>>) {
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(cache.index_key())
+        .arg(0)
+        .arg(-1)
+        .query_async(c)
+        .await
+        .unwrap();
+    let mut values = Vec::new();
+    for m in &members {
+        let v: Vec<u8> = redis::cmd("GET")
+            .arg(cache.storage_key(m))
+            .query_async(c)
+            .await
+            .unwrap();
+        values.push(v);
+    }
+    (members, values)
 }
 
 fn contains(hay: &[u8], needle: &str) -> bool {
