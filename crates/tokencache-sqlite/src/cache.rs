@@ -340,7 +340,7 @@ impl Workers {
                 .spawn(move || loop {
                     // One idle thread waits in `recv` holding the lock; the others wait for
                     // the lock.
-                    let Ok(job) = lock(&rx).recv() else {
+                    let Some(job) = next_job(&lock(&rx)) else {
                         return;
                     };
                     // A panicking job must not stop the thread: its caller sees the dropped
@@ -367,6 +367,26 @@ impl Workers {
             .map_err(|_| Error::unexpected("the SQLite worker threads have stopped"))?;
         rx.await
             .map_err(|_| Error::unexpected("a SQLite operation panicked"))?
+    }
+}
+
+/// How long an idle worker polls for the next job before it sleeps. Waking a sleeping
+/// thread costs tens of microseconds on small virtual machines, several times a point read;
+/// a burst of cache calls finds the worker still awake.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
+
+/// The next job (`None` once the cache is dropped): polled for a moment, then waited for.
+fn next_job(rx: &mpsc::Receiver<Job>) -> Option<Job> {
+    let start = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if start.elapsed() < SPIN_BEFORE_SLEEP => {
+                std::thread::yield_now();
+            }
+            Err(mpsc::TryRecvError::Empty) => return rx.recv().ok(),
+        }
     }
 }
 
