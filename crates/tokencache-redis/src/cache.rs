@@ -41,8 +41,9 @@ const KEY_ROOT: &str = "tokencache:";
 ///   stops being valid (the end of its `expiresAt` second, measured by the builder's
 ///   [`Clock`]) plus a grace period ([`RedisCacheBuilder::expiry_grace`], default 60 s,
 ///   which absorbs clock skew and a clock that stands still in tests); an entry that is
-///   already expired when written is not kept. Entries with a refresh token are kept for the configured retention
-///   ([`RedisCacheBuilder::refresh_token_retention`], default: no TTL). Manifests and
+///   already expired when written is not kept. Entries with a refresh token are kept the
+///   configured retention past their expiry ([`RedisCacheBuilder::refresh_token_retention`],
+///   default: no TTL). Manifests and
 ///   ID-token entries have no TTL.
 /// - Every operation is bounded by the command timeout; a lost server gives temporary
 ///   [`ErrorKind::Unavailable`](tokencache_core::ErrorKind::Unavailable) errors, and the
@@ -173,8 +174,8 @@ impl RedisCacheBuilder {
         self
     }
 
-    /// How long an entry that holds a refresh token is kept after it is written (at least
-    /// until its access token expires). Default: no TTL, kept until removed.
+    /// How long an entry that holds a refresh token is kept after its access token
+    /// expired (plus the expiry grace). Default: no TTL, kept until removed.
     pub fn refresh_token_retention(mut self, retention: Duration) -> Self {
         self.retention = Some(retention);
         self
@@ -318,12 +319,13 @@ fn ttl_for(now_ms: i64, retention: Option<Duration>, grace: Duration, value: &Ca
     // The manager treats an entry as valid through the whole second `expiresAt`.
     let valid_until_ms = entry.expires_at.saturating_add(1).saturating_mul(1000);
     let valid_for = valid_until_ms.saturating_sub(now_ms);
-    if value.has_refresh_token() {
-        return match retention {
-            None => Ttl::Persist,
-            Some(r) => Ttl::Millis(valid_for.max(millis(r)).max(1)),
-        };
-    }
+    // An entry with a refresh token is kept `retention` past its access token's expiry
+    // (as in the other backends), or for ever.
+    let valid_for = match (value.has_refresh_token(), retention) {
+        (false, _) => valid_for,
+        (true, None) => return Ttl::Persist,
+        (true, Some(r)) => valid_for.saturating_add(millis(r)),
+    };
     if valid_for > 0 {
         Ttl::Millis(valid_for.saturating_add(millis(grace)))
     } else {
@@ -575,25 +577,35 @@ mod tests {
     #[test]
     fn refresh_token_entries_stay_for_the_retention() {
         let now = 1_700_000_000_000;
-        let g = DEFAULT_EXPIRY_GRACE;
         assert_eq!(
-            ttl_for(now, None, g, &entry(1_600_000_000, true)),
+            ttl_for(now, None, NO_GRACE, &entry(1_600_000_000, true)),
             Ttl::Persist
         );
         let day = Duration::from_secs(86_400);
+        // Expired 1,000 s ago: kept for the rest of the day after its expiry, plus grace.
         assert_eq!(
-            ttl_for(now, Some(day), g, &entry(1_600_000_000, true)),
-            Ttl::Millis(86_400_000)
+            ttl_for(
+                now,
+                Some(day),
+                DEFAULT_EXPIRY_GRACE,
+                &entry(1_699_999_000, true)
+            ),
+            Ttl::Millis(86_400_000 - 999_000 + 60_000)
         );
-        // Never shorter than the access token's own validity.
+        // Valid for 100 more seconds: kept that long plus the retention.
         assert_eq!(
             ttl_for(
                 now,
                 Some(Duration::from_secs(1)),
-                g,
+                NO_GRACE,
                 &entry(1_700_000_099, true)
             ),
-            Ttl::Millis(100_000)
+            Ttl::Millis(101_000)
+        );
+        // Expired longer ago than the retention: not kept.
+        assert_eq!(
+            ttl_for(now, Some(day), NO_GRACE, &entry(1_600_000_000, true)),
+            Ttl::Expired
         );
     }
 

@@ -234,20 +234,31 @@ async fn entries_carry_a_ttl_unless_they_hold_a_refresh_token() {
             .unwrap()
             .contains(&"gone".to_owned()));
 
-        // With a retention, refresh-token entries expire after it.
+        // With a retention, refresh-token entries expire that long after their access token.
         let retained = target
             .connect(
                 RedisCache::builder(cache.namespace())
                     .clock(Arc::new(ManualClock::new(NOW_MS)))
+                    .expiry_grace(Duration::ZERO)
                     .refresh_token_retention(Duration::from_secs(3600)),
             )
             .await;
         retained
-            .set("rt2", entry("at", NOW_S - 5000, Some("rt")))
+            .set("rt2", entry("at", NOW_S - 600, Some("rt")))
             .await
             .unwrap();
         let rt2: i64 = raw(&cache, &mut pttl("rt2")).await;
-        assert!(rt2 > 3_599_000 && rt2 <= 3_600_000, "{target:?} pttl {rt2}");
+        // Valid through second NOW_S - 600, then 3,600 s of retention: 3,001 s from NOW_MS.
+        assert!(rt2 > 2_999_000 && rt2 <= 3_001_000, "{target:?} pttl {rt2}");
+        retained
+            .set("rt3", entry("at", NOW_S - 5000, Some("rt")))
+            .await
+            .unwrap();
+        assert_eq!(
+            retained.get("rt3").await.unwrap(),
+            None,
+            "past its retention"
+        );
         cache.clear_namespace().await.unwrap();
     }
 }
