@@ -29,6 +29,24 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A fresh `MemoryCache` and a manager over it on the same frozen clock, populated for `w`.
+/// `CacheManager::get` of the workload's lookup key, as benchmark `manager_get` of `g`.
+fn bench_manager_get(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    p: &Prepared,
+) {
+    g.bench_function("manager_get", |b| {
+        b.to_async(rt).iter(|| async {
+            black_box(
+                p.manager()
+                    .get(black_box(p.key()), Default::default())
+                    .await
+                    .expect("get"),
+            )
+        })
+    });
+}
+
 fn prepare(rt: &tokio::runtime::Runtime, w: Workload) -> (Arc<MemoryCache>, Prepared) {
     let clock: Arc<dyn Clock> = frozen_clock();
     let cache = Arc::new(MemoryCache::builder().clock(clock.clone()).build());
@@ -73,16 +91,7 @@ fn exact_hit(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(raw.get(black_box(key_str.as_str())).await) })
     });
-    g.bench_function("manager_get", |b| {
-        b.to_async(&rt).iter(|| async {
-            black_box(
-                p.manager()
-                    .get(black_box(p.key()), Default::default())
-                    .await
-                    .expect("get"),
-            )
-        })
-    });
+    bench_manager_get(&mut g, &rt, &p);
     g.finish();
 }
 
@@ -142,16 +151,7 @@ fn lookups(c: &mut Criterion) {
                 )
             })
         });
-        g.bench_function("manager_get", |b| {
-            b.to_async(&rt).iter(|| async {
-                black_box(
-                    p.manager()
-                        .get(black_box(p.key()), Default::default())
-                        .await
-                        .expect("get"),
-                )
-            })
-        });
+        bench_manager_get(&mut g, &rt, &p);
         g.finish();
     }
 }

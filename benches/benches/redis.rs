@@ -85,6 +85,16 @@ async fn raw_get(conn: &mut (impl ConnectionLike + Send), key: &str) -> Vec<u8> 
         .expect("raw GET")
 }
 
+/// A raw redis-rs SET of `bytes` at `key`.
+async fn raw_set(conn: &mut (impl ConnectionLike + Send), key: &str, bytes: &[u8]) {
+    redis::cmd("SET")
+        .arg(key)
+        .arg(bytes)
+        .query_async::<()>(conn)
+        .await
+        .expect("raw SET")
+}
+
 /// Adds unrelated keys until the database holds `n` of them (pipelined, 10,000 a batch).
 async fn populate_unrelated(conn: &mut (impl ConnectionLike + Send), from: u64, to: u64) {
     let mut i = from;
@@ -266,14 +276,7 @@ fn main() {
         || {
             let mut conn = conn.clone();
             let (raw_key, bytes) = (raw_key.clone(), bytes.clone());
-            async move {
-                redis::cmd("SET")
-                    .arg(&raw_key)
-                    .arg(&bytes)
-                    .query_async::<()>(&mut conn)
-                    .await
-                    .expect("raw SET")
-            }
+            async move { raw_set(&mut conn, &raw_key, &bytes).await }
         },
     );
 
@@ -315,14 +318,7 @@ fn main() {
             b.to_async(&rt).iter(|| {
                 let mut conn = conn.clone();
                 let (raw_key, bytes) = (raw_key.clone(), bytes.clone());
-                async move {
-                    redis::cmd("SET")
-                        .arg(&raw_key)
-                        .arg(&bytes)
-                        .query_async::<()>(&mut conn)
-                        .await
-                        .expect("raw SET")
-                }
+                async move { raw_set(&mut conn, &raw_key, &bytes).await }
             })
         });
         g.finish();
