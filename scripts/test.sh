@@ -26,9 +26,18 @@ cargo check --locked --target wasm32-unknown-unknown -p tokencache-core -p token
 cargo clippy --locked --target wasm32-unknown-unknown -p tokencache-web --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown -p tokencache --no-default-features --features memory,web,crypto -- -D warnings
 
-step "native tests (with redis-server and a Redis Cluster started on loopback)"
+step "packaging: every publishable crate packs as crates.io would take it"
+cargo package --workspace --locked --no-verify --exclude tokencache-benches >/dev/null
+
+step "native tests and examples (with redis-server and a Redis Cluster started on loopback)"
 scripts/redis.sh bash -c 'cargo test --workspace --locked &&
-  cargo test -p tokencache --features sqlite,redis --locked --test conformance'
+  cargo test -p tokencache --features sqlite,redis --locked --test conformance &&
+  cargo run --locked --quiet --example memory &&
+  cargo run --locked --quiet --example sqlite --features sqlite &&
+  cargo run --locked --quiet --example redis --features redis,crypto'
+
+step "a fresh clone of HEAD in an empty folder: no path outside the repository, CLI and differential tests pass"
+scripts/clone-test.sh
 
 step "browser tests (headless Chromium)"
 scripts/web-test.sh

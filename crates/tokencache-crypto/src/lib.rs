@@ -52,3 +52,8 @@ mod text;
 pub use codec::{EncryptedCodec, FORMAT_VERSION};
 pub use key::{DataKey, KeyRing, KEY_LEN};
 pub use text::{TextCodec, TEXT_MARKER};
+
+/// The examples of this crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

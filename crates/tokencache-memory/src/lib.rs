@@ -164,3 +164,8 @@ fn too_large(weight: u64, capacity: u64) -> tokencache_core::Error {
         "an entry of about {weight} bytes does not fit in a memory cache of {capacity} bytes"
     ))
 }
+
+/// The examples of this crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

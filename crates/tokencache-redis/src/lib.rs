@@ -53,3 +53,8 @@ pub use conn::RedisConnection;
 /// The redis-rs crate this backend is built on, for raw commands on
 /// [`RedisCache::connection`].
 pub use redis;
+
+/// The examples of this crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -41,3 +41,8 @@ mod schema;
 
 pub use cache::{SqliteCache, SqliteCacheBuilder, Synchronous};
 pub use schema::SCHEMA_VERSION;
+
+/// The examples of this crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

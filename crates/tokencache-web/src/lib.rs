@@ -67,3 +67,8 @@ pub use js_export::JsTokenCache;
 pub use storage::{
     Local, LocalStorageCache, Session, SessionStorageCache, StorageCache, StorageKind,
 };
+
+/// The examples of this crate's README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
