@@ -27,7 +27,7 @@ cargo clippy --locked --target wasm32-unknown-unknown -p tokencache-web --all-ta
 cargo clippy --locked --target wasm32-unknown-unknown -p tokencache --no-default-features --features memory,web,crypto -- -D warnings
 
 step "packaging: every publishable crate packs as crates.io would take it"
-cargo package --workspace --locked --no-verify --exclude tokencache-benches >/dev/null
+cargo package --workspace --locked --no-verify --allow-dirty --exclude tokencache-benches >/dev/null
 
 step "native tests and examples (with redis-server and a Redis Cluster started on loopback)"
 scripts/redis.sh bash -c 'cargo test --workspace --locked &&

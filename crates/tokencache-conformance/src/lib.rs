@@ -147,3 +147,8 @@ where
         }
     }
 }
+
+/// The examples of this crate's README.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
