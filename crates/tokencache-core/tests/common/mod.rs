@@ -37,6 +37,15 @@ impl JsonMapCache {
         }
     }
 
+    /// A separate cache holding the same keys and values, in the same order, that lists
+    /// its keys exactly when this one does.
+    pub fn copy(&self) -> Self {
+        JsonMapCache {
+            listing: self.listing,
+            entries: Mutex::new(self.entries.lock().unwrap().clone()),
+        }
+    }
+
     /// Stores raw JSON text at `key`, as another writer (auth0-spa-js) would.
     pub fn put_raw(&self, key: &str, json: &str) {
         let mut e = self.entries.lock().unwrap();
