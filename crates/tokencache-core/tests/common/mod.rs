@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests of tokencache-core.
+//! Test support for the integration tests of tokencache-core (golden, differential).
 #![allow(dead_code)] // each test binary uses a part
 
 use std::path::PathBuf;
