@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests of tokencache-core.
+//! Test support for the integration tests of tokencache-core (golden, differential).
 #![allow(dead_code)] // each test binary uses a part
 
 use std::path::PathBuf;
@@ -34,6 +34,15 @@ impl JsonMapCache {
         JsonMapCache {
             listing: false,
             entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A separate cache holding the same keys and values, in the same order, that lists
+    /// its keys exactly when this one does.
+    pub fn copy(&self) -> Self {
+        JsonMapCache {
+            listing: self.listing,
+            entries: Mutex::new(self.entries.lock().unwrap().clone()),
         }
     }
 
