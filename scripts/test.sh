@@ -39,6 +39,9 @@ scripts/redis.sh bash -c 'cargo test --workspace --locked &&
 step "a fresh clone of HEAD in an empty folder: no path outside the repository, CLI and differential tests pass"
 scripts/clone-test.sh
 
+step "JavaScript: our auth0-spa-js harness (node --test)"
+(cd tools/auth0-spa-js && npm ci --no-audit --no-fund --loglevel=error && node --test)
+
 step "browser tests (headless Chromium)"
 scripts/web-test.sh
 
