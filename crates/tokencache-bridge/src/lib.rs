@@ -15,7 +15,7 @@
 //! in `docs/bridge-protocol.md` of the repository, so that a shell in any language can
 //! implement it.
 //!
-//! With the `http` feature, [`http::serve`] answers `POST /tokencache` on a loopback
+//! With the `http` feature, `http::serve` answers `POST /tokencache` on a loopback
 //! address, for development and tests.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
