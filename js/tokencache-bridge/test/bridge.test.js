@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 
 import {
   BridgeError,
@@ -273,6 +274,29 @@ test("fetchTransport posts JSON and maps HTTP failures", async () => {
   await assert.rejects(createBridgeCache(failing, { listsKeys: false }).get(KEY), { kind: "unavailable", temporary: true });
   const forbidden = fetchTransport("http://x/tokencache", { fetch: async () => ({ ok: false, status: 403 }) });
   await assert.rejects(createBridgeCache(forbidden, { listsKeys: false }).get(KEY), { kind: "unavailable", temporary: false });
+});
+
+test("fetchTransport over real HTTP with the platform fetch", async (t) => {
+  const native = fakeNative({ listsKeys: false });
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => {
+      if (req.method !== "POST" || req.headers["content-type"] !== "application/json") {
+        res.writeHead(415).end();
+        return;
+      }
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(native.handle(JSON.parse(body))));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${server.address().port}/tokencache`;
+  const cache = await createBridgeCache(fetchTransport(url));
+  assert.equal("allKeys" in cache, false, "manifest mode, found by asking once");
+  await cache.set(KEY, entry(TOKEN));
+  assert.deepEqual(await cache.get(KEY), entry(TOKEN));
+  await assert.rejects(cache.get("elsewhere"), { kind: "invalid_key" });
 });
 
 /** A WebSocket-like object: opens later, answers each message as a message event. */
