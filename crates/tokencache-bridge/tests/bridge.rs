@@ -439,3 +439,29 @@ fn builder_rejects_bad_configuration() {
         assert_eq!(b.build().unwrap_err().kind(), ErrorKind::Config);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_new_keys_never_exceed_the_limit() {
+    let cache = Arc::new(MemoryCache::new());
+    let handler = Arc::new(
+        BridgeHandler::builder(cache.clone())
+            .max_keys(5)
+            .build()
+            .unwrap(),
+    );
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let key = format!("@@auth0spajs@@::app::aud{i}");
+                handler.handle(Request::set(key, entry("t"))).await.is_ok()
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += usize::from(t.await.unwrap());
+    }
+    assert_eq!(accepted, 5);
+    assert_eq!(cache.all_keys().await.unwrap().unwrap().len(), 5);
+}
