@@ -42,6 +42,9 @@ scripts/clone-test.sh
 step "JavaScript: our auth0-spa-js harness (node --test)"
 (cd tools/auth0-spa-js && npm ci --no-audit --no-fund --loglevel=error && node --test)
 
+step "JavaScript: the bridge package (node --test, npm pack)"
+(cd js/tokencache-bridge && npm test && npm pack --dry-run >/dev/null 2>&1)
+
 step "browser tests (headless Chromium)"
 scripts/web-test.sh
 
