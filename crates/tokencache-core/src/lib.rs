@@ -14,19 +14,21 @@ mod clock;
 mod codec;
 mod error;
 mod key;
+mod json_number;
 mod manager;
-mod num;
 mod redact;
-mod types;
+mod retention;
+mod stored;
 
 pub use async_trait::async_trait;
 pub use cache::{Cache, MaybeSendSync};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codec::{decode_or_miss, JsonCodec, ValueCodec};
+pub use codec::{decode_or_miss, JsonCodec, TextCodec, ValueCodec, TEXT_MARKER};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use key::{CacheKey, DEFAULT_PREFIX, ID_TOKEN_SUFFIX, SEPARATOR};
 pub use manager::{CacheManager, CacheManagerBuilder, GetOptions};
-pub use types::{
+pub use retention::Retention;
+pub use stored::{
     CacheEntry, Cacheable, DecodedToken, EntryBody, IdTokenEntry, KeyManifestEntry,
     WrappedCacheEntry,
 };
