@@ -225,8 +225,14 @@ mod tests {
     #[test]
     fn text_codec_wraps_binary_codecs_only() {
         let json = TextCodec::new(Arc::new(JsonCodec));
-        assert_eq!(json.encode("k", &value()).unwrap(), value().to_json().unwrap());
-        assert_eq!(json.decode("k", &value().to_json().unwrap()).unwrap(), value());
+        assert_eq!(
+            json.encode("k", &value()).unwrap(),
+            value().to_json().unwrap()
+        );
+        assert_eq!(
+            json.decode("k", &value().to_json().unwrap()).unwrap(),
+            value()
+        );
 
         let binary = TextCodec::new(Arc::new(Inverted));
         let stored = binary.encode("k", &value()).unwrap();

@@ -234,7 +234,10 @@ mod tests {
         for r in RETENTIONS {
             for has_rt in [false, true] {
                 let rt = has_rt.then_some("rt");
-                for now_ms in (-5_000..5_000).step_by(250).chain([i64::MIN, 4_102_444_800_000]) {
+                for now_ms in (-5_000..5_000)
+                    .step_by(250)
+                    .chain([i64::MIN, 4_102_444_800_000])
+                {
                     let bound = r.expired_before(now_ms, has_rt);
                     for expires_at in -8..8 {
                         let past = r

@@ -526,7 +526,14 @@ mod tests {
         let at = |expires_in: f64| {
             WrappedCacheEntry::from_entry(CacheEntry::new("c", "a", "s", "t", expires_in), 1_000)
         };
-        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, -0.5, -1e300] {
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            -0.5,
+            -1e300,
+        ] {
             let e = at(bad).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidValue, "{bad}");
         }

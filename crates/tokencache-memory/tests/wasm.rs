@@ -51,8 +51,8 @@ async fn default_cache_in_the_browser() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidValue);
     let gone = CacheEntry::new("app", "https://api", "gone", "at", 60.0);
-    let gone = tokencache_core::WrappedCacheEntry::from_entry(gone, SystemClock.now_s() - 65)
-        .unwrap();
+    let gone =
+        tokencache_core::WrappedCacheEntry::from_entry(gone, SystemClock.now_s() - 65).unwrap();
     cache
         .set("@@auth0spajs@@::app::https://api::gone", gone.into())
         .await

@@ -534,7 +534,12 @@ mod tests {
         let now = 1_700_000_000_250;
         // Valid through second 1_700_000_010: TTL to 1_700_000_011_000.
         assert_eq!(
-            ttl_for(now, Retention::NEVER, NO_GRACE, &entry(1_700_000_010, false)),
+            ttl_for(
+                now,
+                Retention::NEVER,
+                NO_GRACE,
+                &entry(1_700_000_010, false)
+            ),
             Ttl::Millis(10_750)
         );
         assert_eq!(
@@ -548,7 +553,12 @@ mod tests {
         );
         // expiresAt == now_s is still valid: a short TTL, never an expired one.
         assert_eq!(
-            ttl_for(now, Retention::NEVER, NO_GRACE, &entry(1_700_000_000, false)),
+            ttl_for(
+                now,
+                Retention::NEVER,
+                NO_GRACE,
+                &entry(1_700_000_000, false)
+            ),
             Ttl::Millis(750)
         );
         assert_eq!(
@@ -592,7 +602,12 @@ mod tests {
         );
         // Expired longer ago than the retention: not kept.
         assert_eq!(
-            ttl_for(now, Retention::after(day), NO_GRACE, &entry(1_600_000_000, true)),
+            ttl_for(
+                now,
+                Retention::after(day),
+                NO_GRACE,
+                &entry(1_600_000_000, true)
+            ),
             Ttl::Expired
         );
     }
@@ -613,10 +628,7 @@ mod tests {
         // Right at the horizon: still a TTL Redis takes.
         let horizon = Retention::MAX_TIME_TO_LIVE;
         let r = Retention::after(horizon - Duration::from_secs(1));
-        assert_eq!(
-            ttl_for(now, r, NO_GRACE, &rt),
-            Ttl::Millis(millis(horizon))
-        );
+        assert_eq!(ttl_for(now, r, NO_GRACE, &rt), Ttl::Millis(millis(horizon)));
         // An expired entry stays expired whatever the grace.
         assert_eq!(
             ttl_for(now, Retention::NEVER, Duration::MAX, &entry(1, false)),
@@ -627,6 +639,9 @@ mod tests {
     #[test]
     fn manifests_have_no_ttl() {
         let m: Cacheable = KeyManifestEntry { keys: vec![] }.into();
-        assert_eq!(ttl_for(0, Retention::NEVER, DEFAULT_EXPIRY_GRACE, &m), Ttl::Persist);
+        assert_eq!(
+            ttl_for(0, Retention::NEVER, DEFAULT_EXPIRY_GRACE, &m),
+            Ttl::Persist
+        );
     }
 }

@@ -293,10 +293,7 @@ async fn ttls_follow_the_retention_policy() {
                 )];
                 for rt in [None, Some("rt")] {
                     for expires_at in [NOW_S - 4000, NOW_S - 1, NOW_S, NOW_S + 100] {
-                        values.push((
-                            format!("{rt:?} {expires_at}"),
-                            entry("at", expires_at, rt),
-                        ));
+                        values.push((format!("{rt:?} {expires_at}"), entry("at", expires_at, rt)));
                     }
                 }
                 for (key, value) in &values {
@@ -304,11 +301,8 @@ async fn ttls_follow_the_retention_policy() {
                 }
                 for (key, value) in &values {
                     let what = format!("{target:?} {retention:?} grace {grace:?} {key}");
-                    let pttl: i64 = raw(
-                        &cache,
-                        redis::cmd("PTTL").arg(cache.storage_key(key)),
-                    )
-                    .await;
+                    let pttl: i64 =
+                        raw(&cache, redis::cmd("PTTL").arg(cache.storage_key(key))).await;
                     match retention.time_to_live(value, now_ms) {
                         Some(left) if left.is_zero() => assert_eq!(pttl, -2, "{what}"),
                         None => assert_eq!(pttl, -1, "{what}"),

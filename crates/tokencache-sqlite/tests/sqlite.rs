@@ -283,10 +283,7 @@ async fn purge_follows_the_retention_policy() {
         )];
         for rt in [None, Some(""), Some("rt")] {
             for expires_at in [NOW_S - 90, NOW_S - 2, NOW_S - 1, NOW_S, NOW_S + 1] {
-                values.push((
-                    format!("{rt:?} {expires_at}"),
-                    entry("at", rt, expires_at),
-                ));
+                values.push((format!("{rt:?} {expires_at}"), entry("at", rt, expires_at)));
             }
         }
         for step_ms in [0, 500, 499, 1, 1_000, 2_000, 60_000] {
@@ -301,7 +298,11 @@ async fn purge_follows_the_retention_policy() {
                 .map(|(k, _)| k.as_str())
                 .collect();
             let purged = cache.purge().await.unwrap();
-            assert_eq!(purged, values.len() - kept.len(), "{retention:?} at {now_ms}");
+            assert_eq!(
+                purged,
+                values.len() - kept.len(),
+                "{retention:?} at {now_ms}"
+            );
             let mut kept = kept;
             kept.sort();
             assert_eq!(
