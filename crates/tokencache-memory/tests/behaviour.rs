@@ -377,6 +377,31 @@ async fn with_the_manager_subset_lookup_among_many_keys() {
     assert!(listed(&cache).await.is_empty());
 }
 
+/// An `expires_in` that is NaN, infinite or negative is refused by the manager with
+/// `InvalidValue` (the core's `WrappedCacheEntry::from_entry`), and nothing is stored.
+#[tokio::test]
+async fn a_bad_expires_in_is_an_invalid_value_and_stores_nothing() {
+    let (cache, clock) = cache_at(NOW_MS, Retention::NEVER);
+    let cache = Arc::new(cache);
+    let manager = CacheManager::builder(cache.clone())
+        .clock(clock)
+        .build()
+        .unwrap();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0] {
+        let e = manager
+            .set(CacheEntry::new("app", "https://api", "read", "at", bad))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue, "{bad}");
+    }
+    assert!(listed(&cache).await.is_empty());
+    manager
+        .set(CacheEntry::new("app", "https://api", "read", "at", 0.0))
+        .await
+        .unwrap();
+    assert_eq!(listed(&cache).await.len(), 1);
+}
+
 #[tokio::test]
 async fn debug_shows_no_keys() {
     let cache = MemoryCache::new();
