@@ -13,9 +13,8 @@
 //!   ([`MemoryCacheBuilder::max_capacity_bytes`], 64 MiB by default). An entry larger than
 //!   the whole capacity is an [`ErrorKind::QuotaExceeded`](tokencache_core::ErrorKind::QuotaExceeded)
 //!   error and leaves the previous value in place.
-//! - Values expire physically by the core's one policy,
-//!   [`Retention`](tokencache_core::Retention): a token entry once the manager would see
-//!   it expired, never before; an entry that holds a refresh token
+//! - Values expire physically by the core's one policy, [`Retention`]: a token entry once
+//!   the manager would see it expired, never before; an entry that holds a refresh token
 //!   [`MemoryCacheBuilder::refresh_token_retention`] later (by default: never).
 //!
 //! ```
