@@ -60,7 +60,7 @@ fn prepare(rt: &tokio::runtime::Runtime, w: Workload) -> (Arc<MemoryCache>, Prep
 fn listing_prefix(key: &CacheKey) -> String {
     format!(
         "{DEFAULT_PREFIX}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}",
-        key.client_id,
+        key.client_id(),
         key.audience().unwrap_or_default()
     )
 }

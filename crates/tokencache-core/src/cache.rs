@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::types::Cacheable;
+use crate::stored::Cacheable;
 
 /// `Send + Sync` on native targets; nothing on wasm32, where browser values are neither.
 ///

@@ -9,6 +9,20 @@ use std::time::Duration;
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
+
+    /// Whole seconds since the Unix epoch, as auth0-spa-js computes them:
+    /// `floor(now_ms / 1000)`, also before the epoch. Every expiry comparison with a
+    /// stored `expiresAt` uses this.
+    ///
+    /// ```
+    /// use tokencache_core::{Clock, ManualClock};
+    ///
+    /// assert_eq!(ManualClock::new(1_999).now_s(), 1);
+    /// assert_eq!(ManualClock::new(-1).now_s(), -1);
+    /// ```
+    fn now_s(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
 }
 
 /// The system clock (`Date.now()` in the browser).
@@ -80,9 +94,8 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
     fn now_ms(&self) -> i64 {
         (**self).now_ms()
     }
-}
 
-/// Whole seconds, as auth0-spa-js computes them: `floor(ms / 1000)`.
-pub(crate) fn secs(ms: i64) -> i64 {
-    ms.div_euclid(1000)
+    fn now_s(&self) -> i64 {
+        (**self).now_s()
+    }
 }

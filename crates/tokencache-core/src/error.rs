@@ -25,6 +25,9 @@ pub enum ErrorKind {
     /// A key, or the parts a key is built from, cannot be used: it would not parse back
     /// to the same parts, or it names the manifest itself.
     InvalidKey,
+    /// A value given to store cannot be used (an `expires_in` that is not a finite,
+    /// non-negative number of seconds). Nothing was stored.
+    InvalidValue,
     /// The operation is not supported by this cache or configuration.
     Unsupported,
     /// The cache or manager was configured wrongly (a bad option, a missing client id).
@@ -42,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Integrity => "integrity check failed",
             ErrorKind::Serialization => "serialization",
             ErrorKind::InvalidKey => "invalid key",
+            ErrorKind::InvalidValue => "invalid value",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Config => "configuration",
             ErrorKind::Unexpected => "unexpected",
@@ -126,6 +130,11 @@ impl Error {
     /// An [`ErrorKind::InvalidKey`] error.
     pub fn invalid_key(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::InvalidKey, message)
+    }
+
+    /// An [`ErrorKind::InvalidValue`] error.
+    pub fn invalid_value(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::InvalidValue, message)
     }
 
     /// An [`ErrorKind::Unsupported`] error.

@@ -9,10 +9,12 @@ pub const ID_TOKEN_SUFFIX: &str = "@@user@@";
 /// The separator between key parts.
 pub const SEPARATOR: &str = "::";
 
-/// The parts of a cache key.
+/// The parts of a cache key, read with [`CacheKey::client_id`], [`CacheKey::audience`],
+/// [`CacheKey::scope`], [`CacheKey::prefix`] and [`CacheKey::suffix`].
 ///
 /// An absent part and an empty one are the same (JavaScript drops both when it joins
-/// the parts), so `to_key` leaves both out.
+/// the parts), so `to_key` leaves both out, the getters return `None` for both, and
+/// equality does not tell them apart.
 ///
 /// ```
 /// use tokencache_core::CacheKey;
@@ -24,16 +26,14 @@ pub const SEPARATOR: &str = "::";
 /// ```
 #[derive(Clone, Debug, Eq)]
 pub struct CacheKey {
-    /// The client id.
-    pub client_id: String,
-    /// The audience.
-    pub audience: Option<String>,
-    /// The space-separated scopes.
-    pub scope: Option<String>,
-    /// The key prefix ([`DEFAULT_PREFIX`] unless the manager was built with another).
-    pub prefix: String,
+    pub(crate) client_id: String,
+    /// As given: may be `Some("")`, which means absent.
+    pub(crate) audience: Option<String>,
+    /// As given: may be `Some("")`, which means absent.
+    pub(crate) scope: Option<String>,
+    pub(crate) prefix: String,
     /// A last part after the scope; [`ID_TOKEN_SUFFIX`] for ID token keys.
-    pub suffix: Option<String>,
+    pub(crate) suffix: Option<String>,
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -68,6 +68,13 @@ impl CacheKey {
         self
     }
 
+    /// The same key with a last part after the scope (only [`ID_TOKEN_SUFFIX`], after the
+    /// client id, passes [`CacheKey::validate`]).
+    pub fn with_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.suffix = Some(suffix.into());
+        self
+    }
+
     /// The key of a client's ID token entry: `prefix::clientId::@@user@@`.
     pub fn id_token(prefix: &str, client_id: &str) -> Self {
         CacheKey {
@@ -77,6 +84,22 @@ impl CacheKey {
             prefix: prefix.to_owned(),
             suffix: Some(ID_TOKEN_SUFFIX.to_owned()),
         }
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The key prefix ([`DEFAULT_PREFIX`] unless set with [`CacheKey::with_prefix`]).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The last part after the client id of an ID token key ([`ID_TOKEN_SUFFIX`]),
+    /// `None` for a token entry key.
+    pub fn suffix(&self) -> Option<&str> {
+        non_empty(&self.suffix)
     }
 
     /// The audience, `None` when absent or empty.
@@ -230,10 +253,24 @@ mod tests {
     }
 
     #[test]
+    fn empty_parts_read_as_absent() {
+        let k = CacheKey::new("c", Some(""), Some(""));
+        assert_eq!((k.audience(), k.scope(), k.suffix()), (None, None, None));
+        assert_eq!(k, CacheKey::new("c", None, None));
+        let k = CacheKey::new("c", Some("a"), Some("s")).with_prefix("p");
+        assert_eq!(k.prefix(), "p");
+        assert_eq!(k.client_id(), "c");
+        assert_eq!((k.audience(), k.scope()), (Some("a"), Some("s")));
+        assert!(!k.is_id_token());
+    }
+
+    #[test]
     fn from_key_parses_and_rejects() {
         let k = CacheKey::from_key("@@auth0spajs@@::c::@@user@@").unwrap();
         assert!(k.is_id_token());
-        assert_eq!(k.audience, None);
+        assert_eq!(k.audience(), None);
+        assert_eq!(k.suffix(), Some(ID_TOKEN_SUFFIX));
+        assert_eq!((k.prefix(), k.client_id()), ("@@auth0spajs@@", "c"));
         let k = CacheKey::from_key("p::c::https://x.example/api::openid").unwrap();
         assert_eq!(k.audience(), Some("https://x.example/api"));
         for bad in ["", "p", "p::", "::c", "p::c::", "p::::a", "p::c::a::s::x"] {

@@ -13,20 +13,22 @@ mod cache;
 mod clock;
 mod codec;
 mod error;
+mod json_number;
 mod key;
 mod manager;
-mod num;
 mod redact;
-mod types;
+mod retention;
+mod stored;
 
 pub use async_trait::async_trait;
 pub use cache::{Cache, MaybeSendSync};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codec::{decode_or_miss, JsonCodec, ValueCodec};
+pub use codec::{decode_or_miss, JsonCodec, TextCodec, ValueCodec, TEXT_MARKER};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use key::{CacheKey, DEFAULT_PREFIX, ID_TOKEN_SUFFIX, SEPARATOR};
 pub use manager::{CacheManager, CacheManagerBuilder, GetOptions};
-pub use types::{
+pub use retention::Retention;
+pub use stored::{
     CacheEntry, Cacheable, DecodedToken, EntryBody, IdTokenEntry, KeyManifestEntry,
     WrappedCacheEntry,
 };

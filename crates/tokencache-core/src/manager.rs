@@ -7,10 +7,10 @@ use std::sync::Arc;
 use async_lock::Mutex;
 
 use crate::cache::Cache;
-use crate::clock::{secs, Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::key::{check_parts, join_parts, CacheKey, DEFAULT_PREFIX, SEPARATOR};
-use crate::types::{
+use crate::stored::{
     CacheEntry, Cacheable, DecodedToken, EntryBody, IdTokenEntry, KeyManifestEntry,
     WrappedCacheEntry,
 };
@@ -206,7 +206,7 @@ impl CacheManager {
     }
 
     fn now_s(&self) -> i64 {
-        secs(self.clock.now_ms())
+        self.clock.now_s()
     }
 
     /// The key string of `client_id`, `audience` and `scope` under this manager's
@@ -463,11 +463,7 @@ impl CacheManager {
             ));
         }
         let key = self.key_string(&entry.client_id, Some(&entry.audience), Some(&entry.scope))?;
-        if !entry.expires_in.is_finite() {
-            return Err(Error::serialization("expires_in is not a finite number"));
-        }
-        let expires_at = self.now_s().saturating_add(entry.expires_in.floor() as i64);
-        let value = Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(entry), expires_at));
+        let value = Cacheable::Entry(WrappedCacheEntry::from_entry(entry, self.now_s())?);
         let _guard = self.write_lock.lock().await;
         self.cache.set(&key, value).await?;
         self.manifest_add(&key).await

@@ -277,15 +277,17 @@ fn cache_keys_match_auth0_spa_js() {
         if let Some(p) = opt_str(&input["prefix"]) {
             key = key.with_prefix(p);
         }
-        key.suffix = opt_str(&input["suffix"]).map(str::to_owned);
+        if let Some(suffix) = opt_str(&input["suffix"]) {
+            key = key.with_suffix(suffix);
+        }
         let js_key = case["key"].as_str().unwrap();
         assert_eq!(key.to_key(), js_key, "to_key of {input}");
 
         let parsed = CacheKey::from_key(js_key).unwrap();
         let js = &case["from_key"];
-        assert_eq!(parsed.prefix, js["prefix"].as_str().unwrap(), "{js_key}");
+        assert_eq!(parsed.prefix(), js["prefix"].as_str().unwrap(), "{js_key}");
         assert_eq!(
-            parsed.client_id,
+            parsed.client_id(),
             js["clientId"].as_str().unwrap(),
             "{js_key}"
         );
@@ -356,7 +358,7 @@ proptest! {
     ) {
         let mut key = CacheKey::new(client, audience.as_deref(), scope.as_deref()).with_prefix(prefix);
         if id_token {
-            key.suffix = Some(ID_TOKEN_SUFFIX.to_owned());
+            key = key.with_suffix(ID_TOKEN_SUFFIX);
         }
         if key.validate().is_ok() {
             let s = key.to_key();

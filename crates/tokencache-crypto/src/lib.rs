@@ -11,7 +11,8 @@
 //! - [`KeyRing`] holds the active [`DataKey`] and older keys still accepted for reading;
 //!   [`ValueCodec::recode`](tokencache_core::ValueCodec::recode) moves a value to the
 //!   active key, which is how backends rotate keys.
-//! - [`TextCodec`] turns it into text (marked base64) for string stores.
+//! - For stores of strings, the core's [`TextCodec`](tokencache_core::TextCodec) turns its
+//!   bytes into text (marked base64).
 //!
 //! Keys come from the caller (32 bytes from an OS keychain or secret manager, or a hex or
 //! base64 string from an environment variable: [`DataKey::from_env`]). Key material lives
@@ -47,12 +48,9 @@
 
 mod codec;
 mod key;
-mod text;
 
 pub use codec::{EncryptedCodec, FORMAT_VERSION};
 pub use key::{DataKey, KeyRing, KEY_LEN};
-pub use text::{TextCodec, TEXT_MARKER};
-
 /// The examples of this crate's README.md, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

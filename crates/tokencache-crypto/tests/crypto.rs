@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use tokencache_core::{
-    decode_or_miss, CacheEntry, Cacheable, EntryBody, ErrorKind, ValueCodec, WrappedCacheEntry,
+    decode_or_miss, CacheEntry, Cacheable, EntryBody, ErrorKind, TextCodec, ValueCodec,
+    WrappedCacheEntry, TEXT_MARKER,
 };
-use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing, TextCodec, TEXT_MARKER};
+use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 
 const RAW_KEY_1: [u8; 32] = [0x5a; 32];
 const RAW_KEY_2: [u8; 32] = [0xc3; 32];

@@ -13,9 +13,9 @@
 //!   ([`MemoryCacheBuilder::max_capacity_bytes`], 64 MiB by default). An entry larger than
 //!   the whole capacity is an [`ErrorKind::QuotaExceeded`](tokencache_core::ErrorKind::QuotaExceeded)
 //!   error and leaves the previous value in place.
-//! - Token entries expire physically once the manager would see them expired, never
-//!   before; an entry that holds a refresh token is kept for
-//!   [`MemoryCacheBuilder::refresh_token_retention`] longer (by default: for ever).
+//! - Values expire physically by the core's one policy, [`Retention`]: a token entry once
+//!   the manager would see it expired, never before; an entry that holds a refresh token
+//!   [`MemoryCacheBuilder::refresh_token_retention`] later (by default: never).
 //!
 //! ```
 //! # #[cfg(not(target_arch = "wasm32"))]
@@ -39,9 +39,8 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokencache_core::{Clock, SystemClock};
+use tokencache_core::{Clock, Retention, SystemClock};
 
 #[cfg(any(target_arch = "wasm32", test))]
 mod map;
@@ -64,12 +63,12 @@ pub const DEFAULT_MAX_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use tokencache_core::{Cache, ManualClock};
+/// use tokencache_core::{Cache, ManualClock, Retention};
 /// use tokencache_memory::MemoryCache;
 ///
 /// let cache = MemoryCache::builder()
 ///     .max_capacity_bytes(8 * 1024 * 1024)
-///     .refresh_token_retention(Some(Duration::from_secs(30 * 24 * 3600)))
+///     .refresh_token_retention(Retention::after(Duration::from_secs(30 * 24 * 3600)))
 ///     .clock(Arc::new(ManualClock::new(1_700_000_000_000)))
 ///     .build();
 /// assert!(cache.lists_keys());
@@ -77,7 +76,7 @@ pub const DEFAULT_MAX_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Clone)]
 pub struct MemoryCacheBuilder {
     max_capacity_bytes: u64,
-    refresh_token_retention: Option<Duration>,
+    refresh_token_retention: Retention,
     clock: Arc<dyn Clock>,
 }
 
@@ -95,7 +94,7 @@ impl Default for MemoryCacheBuilder {
     fn default() -> Self {
         MemoryCacheBuilder {
             max_capacity_bytes: DEFAULT_MAX_CAPACITY_BYTES,
-            refresh_token_retention: None,
+            refresh_token_retention: Retention::NEVER,
             clock: Arc::new(SystemClock),
         }
     }
@@ -130,9 +129,9 @@ impl MemoryCacheBuilder {
     }
 
     /// How long an entry that holds a refresh token is kept after its access token
-    /// expired. `None` (the default): it is never dropped by time, since the refresh token
-    /// is what keeps the user signed in.
-    pub fn refresh_token_retention(mut self, retention: Option<Duration>) -> Self {
+    /// expired. [`Retention::NEVER`] (the default): it is never dropped by time, since the
+    /// refresh token is what keeps the user signed in.
+    pub fn refresh_token_retention(mut self, retention: Retention) -> Self {
         self.refresh_token_retention = retention;
         self
     }
@@ -147,13 +146,6 @@ impl MemoryCacheBuilder {
     /// The cache.
     pub fn build(self) -> MemoryCache {
         MemoryCache::from_builder(self)
-    }
-
-    fn lifetimes(&self) -> weight::Lifetimes {
-        weight::Lifetimes {
-            clock: self.clock.clone(),
-            rt_retention: self.refresh_token_retention,
-        }
     }
 }
 

@@ -3,14 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
-use tokencache_core::{Cacheable, Error, Result};
+use tokencache_core::{Cacheable, Clock, Error, Result, Retention};
 
-use crate::weight::{weigh, Lifetimes};
+use crate::weight::weigh;
 
 struct Slot {
     value: Cacheable,
-    /// From when the value may be dropped (ms since the epoch); `None`: never by time.
+    /// From when the value may be dropped (ms since the epoch, by
+    /// [`Retention::deadline_ms`]); `None`: never by time.
     deadline_ms: Option<i64>,
     weight: u64,
     /// Last write or read, for least-recently-used eviction.
@@ -34,22 +36,24 @@ pub(crate) struct MapStore {
     total: u64,
     capacity: u64,
     tick: u64,
-    lifetimes: Lifetimes,
+    clock: Arc<dyn Clock>,
+    retention: Retention,
 }
 
 impl MapStore {
-    pub(crate) fn new(capacity: u64, lifetimes: Lifetimes) -> Self {
+    pub(crate) fn new(capacity: u64, clock: Arc<dyn Clock>, retention: Retention) -> Self {
         MapStore {
             entries: BTreeMap::new(),
             total: 0,
             capacity,
             tick: 0,
-            lifetimes,
+            clock,
+            retention,
         }
     }
 
     fn now_ms(&self) -> i64 {
-        self.lifetimes.clock.now_ms()
+        self.clock.now_ms()
     }
 
     fn next_tick(&mut self) -> u64 {
@@ -80,7 +84,7 @@ impl MapStore {
             self.make_room(key, over)?;
         }
         let slot = Slot {
-            deadline_ms: self.lifetimes.deadline_ms(&value),
+            deadline_ms: self.retention.deadline_ms(&value),
             value,
             weight,
             used: self.next_tick(),
@@ -166,7 +170,6 @@ impl MapStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use tokencache_core::{CacheEntry, EntryBody, ErrorKind, ManualClock, WrappedCacheEntry};
@@ -175,13 +178,9 @@ mod tests {
 
     const NOW_MS: i64 = 1_700_000_000_000;
 
-    fn store(capacity: u64, retention: Option<Duration>) -> (MapStore, Arc<ManualClock>) {
+    fn store(capacity: u64, retention: Retention) -> (MapStore, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(NOW_MS));
-        let lifetimes = Lifetimes {
-            clock: clock.clone(),
-            rt_retention: retention,
-        };
-        (MapStore::new(capacity, lifetimes), clock)
+        (MapStore::new(capacity, clock.clone(), retention), clock)
     }
 
     fn entry(rt: bool, expires_in_s: i64, size: usize) -> Cacheable {
@@ -197,7 +196,7 @@ mod tests {
 
     #[test]
     fn expiry_is_checked_on_read() {
-        let (mut m, clock) = store(1 << 20, Some(Duration::from_secs(60)));
+        let (mut m, clock) = store(1 << 20, Retention::after(Duration::from_secs(60)));
         m.set("plain", entry(false, 10, 10)).unwrap();
         m.set("rt", entry(true, 10, 10)).unwrap();
         clock.advance(Duration::from_millis(10_999));
@@ -216,9 +215,44 @@ mod tests {
         assert_eq!(m.weighted_size(), 0);
     }
 
+    /// The map keeps and drops exactly what the core's policy says (the moka cache has
+    /// the same test in `tests/behaviour.rs`).
+    #[test]
+    fn the_map_follows_the_retention_policy() {
+        for retention in [
+            Retention::NEVER,
+            Retention::after(Duration::ZERO),
+            Retention::after(Duration::from_millis(1_500)),
+            Retention::after(Duration::MAX),
+        ] {
+            let (mut m, clock) = store(1 << 20, retention);
+            let mut values = Vec::new();
+            for rt in [false, true] {
+                for expires_in_s in [-3, -1, 0, 1, 3] {
+                    let key = format!("{rt} {expires_in_s}");
+                    m.set(&key, entry(rt, expires_in_s, 10)).unwrap();
+                    values.push((key, entry(rt, expires_in_s, 10)));
+                }
+            }
+            for step_ms in [0, 999, 1, 500, 1_000, 2_000, 10_000] {
+                clock.advance_ms(step_ms);
+                let now_ms = clock.now_ms();
+                for (key, value) in &values {
+                    let past = retention.deadline_ms(value).is_some_and(|d| now_ms >= d);
+                    assert_eq!(
+                        m.get(key).is_some(),
+                        !past,
+                        "{retention:?} {key} at +{}ms",
+                        now_ms - NOW_MS
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn refresh_tokens_are_kept_for_ever_by_default() {
-        let (mut m, clock) = store(1 << 20, None);
+        let (mut m, clock) = store(1 << 20, Retention::NEVER);
         m.set("rt", entry(true, 10, 10)).unwrap();
         m.set("manifest", Cacheable::Manifest(Default::default()))
             .unwrap();
@@ -231,7 +265,7 @@ mod tests {
     #[test]
     fn capacity_evicts_least_recently_used_but_not_refresh_tokens() {
         let one = weigh("k1", &entry(false, 100, 1000));
-        let (mut m, _) = store(3 * one + one / 2, None);
+        let (mut m, _) = store(3 * one + one / 2, Retention::NEVER);
         m.set("k1", entry(true, 100, 1000)).unwrap(); // a little heavier: holds an RT
         m.set("k2", entry(false, 100, 1000)).unwrap();
         m.set("k3", entry(false, 100, 1000)).unwrap();
@@ -241,7 +275,7 @@ mod tests {
         assert!(m.weighted_size() <= 3 * one + one / 2);
 
         // Only refresh-token entries left besides the one written: refused, nothing lost.
-        let (mut m, _) = store(2 * one + one / 2, None);
+        let (mut m, _) = store(2 * one + one / 2, Retention::NEVER);
         m.set("k1", entry(true, 100, 1000)).unwrap();
         m.set("k2", entry(true, 100, 1000)).unwrap();
         let e = m.set("k3", entry(false, 100, 1000)).unwrap_err();
@@ -254,7 +288,7 @@ mod tests {
     #[test]
     fn expired_entries_go_first() {
         let one = weigh("k1", &entry(false, 100, 1000));
-        let (mut m, clock) = store(2 * one + one / 2, Some(Duration::ZERO));
+        let (mut m, clock) = store(2 * one + one / 2, Retention::after(Duration::ZERO));
         m.set("old-rt", entry(true, 1, 1000)).unwrap();
         m.set("fresh", entry(false, 100, 1000)).unwrap();
         clock.advance(Duration::from_secs(2));
@@ -264,7 +298,7 @@ mod tests {
 
     #[test]
     fn an_entry_larger_than_the_capacity_is_refused() {
-        let (mut m, _) = store(4000, None);
+        let (mut m, _) = store(4000, Retention::NEVER);
         m.set("k", entry(false, 100, 10)).unwrap();
         let e = m.set("k", entry(false, 100, 5000)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::QuotaExceeded);
@@ -283,7 +317,7 @@ mod tests {
 
     #[test]
     fn prefix_boundaries() {
-        let (mut m, _) = store(1 << 20, None);
+        let (mut m, _) = store(1 << 20, Retention::NEVER);
         for k in ["a::b", "a::b::c", "a::b:", "a::c", "a::a", "a::b\u{10ffff}"] {
             m.set(k, Cacheable::Manifest(Default::default())).unwrap();
         }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use moka::notification::RemovalCause;
 use moka::policy::{EvictionPolicy, Expiry};
-use tokencache_core::{async_trait, Cache, Cacheable, Result};
+use tokencache_core::{async_trait, Cache, Cacheable, Clock, Result, Retention};
 
-use crate::weight::{weigh, Lifetimes};
+use crate::weight::weigh;
 use crate::MemoryCacheBuilder;
 
 /// An in-memory [`Cache`]: a moka future cache of [`Cacheable`] values with an ordered
@@ -79,12 +79,22 @@ impl Default for MemoryCache {
     }
 }
 
-/// Moka's per-entry expiry from the entry's `expiresAt`, by the configured clock.
-struct TokenExpiry(Lifetimes);
+/// Moka's per-entry expiry: the time to live [`Retention::time_to_live`] gives the value
+/// by the configured clock, fixed when it is written.
+struct TokenExpiry {
+    clock: Arc<dyn Clock>,
+    retention: Retention,
+}
+
+impl TokenExpiry {
+    fn time_to_live(&self, value: &Cacheable) -> Option<Duration> {
+        self.retention.time_to_live(value, self.clock.now_ms())
+    }
+}
 
 impl Expiry<String, Cacheable> for TokenExpiry {
     fn expire_after_create(&self, _: &String, value: &Cacheable, _: Instant) -> Option<Duration> {
-        self.0.time_to_live(value)
+        self.time_to_live(value)
     }
 
     fn expire_after_update(
@@ -94,7 +104,7 @@ impl Expiry<String, Cacheable> for TokenExpiry {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        self.0.time_to_live(value)
+        self.time_to_live(value)
     }
 }
 
@@ -112,7 +122,10 @@ impl MemoryCache {
             // key while the cache is full, and a token just set would read as a miss).
             .eviction_policy(EvictionPolicy::lru())
             .weigher(|k: &String, v: &Cacheable| u32::try_from(weigh(k, v)).unwrap_or(u32::MAX))
-            .expire_after(TokenExpiry(b.lifetimes()))
+            .expire_after(TokenExpiry {
+                clock: b.clock,
+                retention: b.refresh_token_retention,
+            })
             .eviction_listener(move |key, _value, cause| {
                 if matches!(cause, RemovalCause::Expired | RemovalCause::Size) {
                     lock(&queue).push(key);

@@ -38,7 +38,11 @@ impl Default for MemoryCache {
 impl MemoryCache {
     pub(crate) fn from_builder(b: MemoryCacheBuilder) -> Self {
         MemoryCache {
-            map: RefCell::new(MapStore::new(b.max_capacity_bytes, b.lifetimes())),
+            map: RefCell::new(MapStore::new(
+                b.max_capacity_bytes,
+                b.clock,
+                b.refresh_token_retention,
+            )),
             capacity: b.max_capacity_bytes,
         }
     }

@@ -1,12 +1,11 @@
-//! What an entry weighs (its estimated heap bytes) and when it expires physically.
-//! Shared by the moka-based cache and the wasm32 map.
+//! What an entry weighs: its estimated heap bytes, which the capacity bounds. Shared by
+//! the moka-based cache and the wasm32 map.
 
 use std::mem::size_of;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokencache_core::{Cacheable, Clock, DecodedToken, EntryBody};
+use tokencache_core::{Cacheable, DecodedToken, EntryBody};
 
 /// Bookkeeping per stored entry beyond the key and the value: moka's entry record,
 /// access-order and timer-wheel nodes, its hash-table slot, and the node of the ordered key
@@ -87,50 +86,10 @@ fn json_heap(v: &Value) -> usize {
     }
 }
 
-/// The longest lifetime given to moka (ten years); a longer one is unbounded.
-#[cfg(not(target_arch = "wasm32"))]
-const MAX_TIME_TO_LIVE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// When entries expire physically, in milliseconds since the epoch.
-#[derive(Debug, Clone)]
-pub(crate) struct Lifetimes {
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) rt_retention: Option<Duration>,
-}
-
-impl Lifetimes {
-    /// The millisecond from which `value` may be dropped, or `None` for never.
-    ///
-    /// A token entry is expired for the manager once `floor(now_ms / 1000) > expiresAt`,
-    /// that is from `(expiresAt + 1) * 1000`: an entry without a refresh token goes then,
-    /// never before. One with a refresh token goes the retention later, or never. The
-    /// manifest and ID-token entries never expire by time.
-    pub(crate) fn deadline_ms(&self, value: &Cacheable) -> Option<i64> {
-        let expires_at = value.expires_at()?;
-        let expired_from = expires_at.saturating_add(1).saturating_mul(1000);
-        if value.has_refresh_token() {
-            let retention = self.rt_retention?;
-            let retention = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-            Some(expired_from.saturating_add(retention))
-        } else {
-            Some(expired_from)
-        }
-    }
-
-    /// How long from now `value` may live, or `None` for ever. A lifetime beyond
-    /// [`MAX_TIME_TO_LIVE`] counts as for ever: moka's clock could not add it.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn time_to_live(&self, value: &Cacheable) -> Option<Duration> {
-        let deadline = self.deadline_ms(value)?;
-        let left = deadline.saturating_sub(self.clock.now_ms()).max(0);
-        Some(Duration::from_millis(left.unsigned_abs())).filter(|d| *d <= MAX_TIME_TO_LIVE)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokencache_core::{CacheEntry, ManualClock, WrappedCacheEntry};
+    use tokencache_core::{CacheEntry, WrappedCacheEntry};
 
     fn entry(rt: bool, expires_at: i64) -> Cacheable {
         let mut e = CacheEntry::new("c", "a", "s", "x".repeat(1000), 60.0);
@@ -147,31 +106,5 @@ mod tests {
         assert!(small > 1000 + ENTRY_OVERHEAD, "{small}");
         assert!(big >= small + 1000, "{big} vs {small}");
         assert!(weigh("kkkk", &entry(false, 0)) == small + 6);
-    }
-
-    #[test]
-    fn deadlines() {
-        let clock = Arc::new(ManualClock::new(100_000));
-        let mut l = Lifetimes {
-            clock,
-            rt_retention: None,
-        };
-        assert_eq!(l.deadline_ms(&entry(false, 100)), Some(101_000));
-        assert_eq!(l.deadline_ms(&entry(true, 100)), None);
-        assert_eq!(
-            l.deadline_ms(&Cacheable::Manifest(Default::default())),
-            None
-        );
-        l.rt_retention = Some(Duration::from_secs(10));
-        assert_eq!(l.deadline_ms(&entry(true, 100)), Some(111_000));
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            assert_eq!(
-                l.time_to_live(&entry(false, 100)),
-                Some(Duration::from_secs(1))
-            );
-            assert_eq!(l.time_to_live(&entry(false, 10)), Some(Duration::ZERO));
-            assert_eq!(l.time_to_live(&entry(false, i64::MAX / 2000)), None);
-        }
     }
 }

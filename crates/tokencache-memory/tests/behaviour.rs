@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokencache_core::{
     Cache, CacheEntry, CacheKey, CacheManager, Cacheable, Clock, DecodedToken, EntryBody,
-    ErrorKind, GetOptions, IdTokenEntry, KeyManifestEntry, ManualClock, WrappedCacheEntry,
+    ErrorKind, GetOptions, IdTokenEntry, KeyManifestEntry, ManualClock, Retention,
+    WrappedCacheEntry,
 };
 use tokencache_memory::MemoryCache;
 
@@ -23,7 +24,7 @@ fn entry(rt: bool, expires_at: i64) -> Cacheable {
     Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), expires_at))
 }
 
-fn cache_at(clock_ms: i64, retention: Option<Duration>) -> (MemoryCache, Arc<ManualClock>) {
+fn cache_at(clock_ms: i64, retention: Retention) -> (MemoryCache, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(clock_ms));
     let cache = MemoryCache::builder()
         .clock(clock.clone())
@@ -53,7 +54,7 @@ async fn an_entry_without_refresh_token_expires_at_its_expires_at_never_before()
     // The entry is expired for the manager from (expiresAt + 1) s; the clock stands 150 ms
     // before that, so moka's own timer drops it 150 ms from now.
     let expires_at = NOW_S + 10;
-    let (cache, clock) = cache_at((expires_at + 1) * 1000 - 150, None);
+    let (cache, clock) = cache_at((expires_at + 1) * 1000 - 150, Retention::NEVER);
     cache.set("k", entry(false, expires_at)).await.unwrap();
     assert!(cache.get("k").await.unwrap().is_some());
     assert_eq!(listed(&cache).await, ["k"]);
@@ -77,7 +78,7 @@ async fn an_entry_without_refresh_token_expires_at_its_expires_at_never_before()
 
 #[tokio::test]
 async fn an_entry_expired_when_written_is_gone_at_once() {
-    let (cache, _) = cache_at(NOW_MS, None);
+    let (cache, _) = cache_at(NOW_MS, Retention::NEVER);
     cache.set("k", entry(false, NOW_S - 1)).await.unwrap();
     assert!(cache.get("k").await.unwrap().is_none());
     assert!(listed(&cache).await.is_empty());
@@ -88,7 +89,7 @@ async fn an_entry_expired_when_written_is_gone_at_once() {
 
 #[tokio::test]
 async fn refresh_token_entries_are_kept_for_ever_by_default() {
-    let (cache, _) = cache_at(NOW_MS, None);
+    let (cache, _) = cache_at(NOW_MS, Retention::NEVER);
     cache.set("rt", entry(true, NOW_S - 3600)).await.unwrap();
     cache
         .set("plain", entry(false, NOW_S - 3600))
@@ -122,7 +123,7 @@ async fn refresh_token_entries_go_after_the_retention() {
     let expires_at = NOW_S - 5;
     // 200 ms before the retention ends.
     let clock_ms = (expires_at + 1) * 1000 + retention.as_millis() as i64 - 200;
-    let (cache, _) = cache_at(clock_ms, Some(retention));
+    let (cache, _) = cache_at(clock_ms, Retention::after(retention));
     cache.set("rt", entry(true, expires_at)).await.unwrap();
     cache.set("plain", entry(false, expires_at)).await.unwrap();
     assert!(cache.get("rt").await.unwrap().is_some());
@@ -132,9 +133,50 @@ async fn refresh_token_entries_go_after_the_retention() {
     assert_eq!(cache.entry_count().await, 0);
 }
 
+/// Moka keeps and drops exactly what the core's policy says: for each retention, entries
+/// with and without a refresh token, some past their `Retention::deadline_ms`, some not.
+#[tokio::test]
+async fn moka_follows_the_retention_policy() {
+    let retentions = [
+        Retention::NEVER,
+        Retention::after(Duration::ZERO),
+        Retention::after(Duration::from_secs(60)),
+        Retention::after(Duration::MAX),
+    ];
+    for retention in retentions {
+        let (cache, clock) = cache_at(NOW_MS, retention);
+        let mut keys = Vec::new();
+        for rt in [false, true] {
+            for expires_at in [NOW_S - 120, NOW_S - 30, NOW_S - 1, NOW_S, NOW_S + 3600] {
+                let key = format!("rt={rt} expires_at={expires_at}");
+                cache.set(&key, entry(rt, expires_at)).await.unwrap();
+                keys.push((key, entry(rt, expires_at)));
+            }
+        }
+        let manifest = Cacheable::Manifest(KeyManifestEntry::default());
+        cache.set("manifest", manifest.clone()).await.unwrap();
+        keys.push(("manifest".to_owned(), manifest));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        cache.run_pending_tasks().await;
+        let now_ms = clock.now_ms();
+        for (key, value) in &keys {
+            let past = retention.deadline_ms(value).is_some_and(|d| now_ms >= d);
+            let kept = cache.get(key).await.unwrap().is_some();
+            assert_eq!(kept, !past, "{retention:?} {key}");
+        }
+        // The policy drops entries without a refresh token once expired, keeps the others
+        // by default: this test would notice a policy that dropped nothing.
+        assert!(cache.get(&keys[0].0).await.unwrap().is_none());
+        assert_eq!(
+            cache.get(&keys[5].0).await.unwrap().is_some(),
+            retention == Retention::NEVER || retention.duration() == Some(Duration::MAX)
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_rewrite_sets_a_new_lifetime() {
-    let (cache, _) = cache_at((NOW_S + 1) * 1000 - 100, None);
+    let (cache, _) = cache_at((NOW_S + 1) * 1000 - 100, Retention::NEVER);
     cache.set("k", entry(false, NOW_S)).await.unwrap();
     // Rewritten with a later expiry (and, for the other key, stripped of its RT).
     cache.set("k", entry(false, NOW_S + 60)).await.unwrap();
@@ -333,6 +375,31 @@ async fn with_the_manager_subset_lookup_among_many_keys() {
     assert_eq!(body.refresh_token.as_deref(), Some("rt"));
     manager.clear(Some("app")).await.unwrap();
     assert!(listed(&cache).await.is_empty());
+}
+
+/// An `expires_in` that is NaN, infinite or negative is refused by the manager with
+/// `InvalidValue` (the core's `WrappedCacheEntry::from_entry`), and nothing is stored.
+#[tokio::test]
+async fn a_bad_expires_in_is_an_invalid_value_and_stores_nothing() {
+    let (cache, clock) = cache_at(NOW_MS, Retention::NEVER);
+    let cache = Arc::new(cache);
+    let manager = CacheManager::builder(cache.clone())
+        .clock(clock)
+        .build()
+        .unwrap();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0] {
+        let e = manager
+            .set(CacheEntry::new("app", "https://api", "read", "at", bad))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue, "{bad}");
+    }
+    assert!(listed(&cache).await.is_empty());
+    manager
+        .set(CacheEntry::new("app", "https://api", "read", "at", 0.0))
+        .await
+        .unwrap();
+    assert_eq!(listed(&cache).await.len(), 1);
 }
 
 #[tokio::test]

@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use tokencache_core::{Cache, CacheEntry, CacheKey, CacheManager, Clock, ErrorKind, GetOptions};
+use tokencache_core::{
+    Cache, CacheEntry, CacheKey, CacheManager, Clock, ErrorKind, GetOptions, SystemClock,
+};
 use tokencache_memory::MemoryCache;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -42,8 +44,17 @@ async fn default_cache_in_the_browser() {
         )
         .await
         .unwrap();
-    manager
+    // A negative lifetime is refused; an entry that expired 5 s ago is written directly.
+    let e = manager
         .set(CacheEntry::new("app", "https://api", "gone", "at", -5.0))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidValue);
+    let gone = CacheEntry::new("app", "https://api", "gone", "at", 60.0);
+    let gone =
+        tokencache_core::WrappedCacheEntry::from_entry(gone, SystemClock.now_s() - 65).unwrap();
+    cache
+        .set("@@auth0spajs@@::app::https://api::gone", gone.into())
         .await
         .unwrap();
     let key = CacheKey::new("app", Some("https://api"), Some("read"));

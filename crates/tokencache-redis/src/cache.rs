@@ -8,8 +8,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use tokencache_core::{
-    async_trait, decode_or_miss, Cache, Cacheable, Clock, Error, JsonCodec, Result, SystemClock,
-    ValueCodec,
+    async_trait, decode_or_miss, Cache, Cacheable, Clock, Error, JsonCodec, Result, Retention,
+    SystemClock, ValueCodec,
 };
 
 use crate::conn::{Inner, RedisConnection};
@@ -37,14 +37,14 @@ const KEY_ROOT: &str = "tokencache:";
 ///   the database holds, and never use `KEYS` or `SCAN`. Index members whose entry expired
 ///   are removed when a listing meets them.
 /// - All keys of a namespace share the hash tag `{namespace}`, hence one cluster slot.
-/// - Token entries without a refresh token carry a Redis TTL that ends when the entry
-///   stops being valid (the end of its `expiresAt` second, measured by the builder's
-///   [`Clock`]) plus a grace period ([`RedisCacheBuilder::expiry_grace`], default 60 s,
-///   which absorbs clock skew and a clock that stands still in tests); an entry that is
-///   already expired when written is not kept. Entries with a refresh token are kept the
-///   configured retention past their expiry ([`RedisCacheBuilder::refresh_token_retention`],
-///   default: no TTL). Manifests and
-///   ID-token entries have no TTL.
+/// - Values carry the Redis TTL the core's one policy gives them
+///   ([`Retention::time_to_live`], by the builder's [`Clock`]) plus a grace period
+///   ([`RedisCacheBuilder::expiry_grace`], default 60 s, which absorbs clock skew and a
+///   clock that stands still in tests): a token entry without a refresh token lives to the
+///   end of its `expiresAt` second; one with a refresh token the configured retention
+///   longer ([`RedisCacheBuilder::refresh_token_retention`], default: no TTL); manifests,
+///   ID-token entries and lifetimes beyond [`Retention::MAX_TIME_TO_LIVE`] have no TTL. An
+///   entry already past its deadline when written is not kept.
 /// - Every operation is bounded by the command timeout; a lost server gives temporary
 ///   [`ErrorKind::Unavailable`](tokencache_core::ErrorKind::Unavailable) errors, and the
 ///   connection comes back by itself when the server does.
@@ -71,7 +71,7 @@ pub struct RedisCache {
     entry_prefix: String,
     codec: Arc<dyn ValueCodec>,
     clock: Arc<dyn Clock>,
-    retention: Option<Duration>,
+    retention: Retention,
     grace: Duration,
     command_timeout: Duration,
 }
@@ -95,7 +95,7 @@ impl fmt::Debug for RedisCache {
 /// ```no_run
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use tokencache_core::{JsonCodec, SystemClock};
+/// use tokencache_core::{JsonCodec, Retention, SystemClock};
 /// use tokencache_redis::RedisCache;
 ///
 /// # async fn run() -> tokencache_core::Result<()> {
@@ -104,7 +104,7 @@ impl fmt::Debug for RedisCache {
 ///     .command_timeout(Duration::from_millis(500))
 ///     .clock(Arc::new(SystemClock))
 ///     .codec(Arc::new(JsonCodec))
-///     .refresh_token_retention(Duration::from_secs(30 * 24 * 3600))
+///     .refresh_token_retention(Retention::after(Duration::from_secs(30 * 24 * 3600)))
 ///     .connect_cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
 ///     .await?;
 /// # drop(cache); Ok(()) }
@@ -116,7 +116,7 @@ pub struct RedisCacheBuilder {
     command_timeout: Duration,
     clock: Arc<dyn Clock>,
     codec: Arc<dyn ValueCodec>,
-    retention: Option<Duration>,
+    retention: Retention,
     grace: Duration,
 }
 
@@ -143,7 +143,7 @@ impl RedisCacheBuilder {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             clock: Arc::new(SystemClock),
             codec: Arc::new(JsonCodec),
-            retention: None,
+            retention: Retention::NEVER,
             grace: DEFAULT_EXPIRY_GRACE,
         }
     }
@@ -175,9 +175,10 @@ impl RedisCacheBuilder {
     }
 
     /// How long an entry that holds a refresh token is kept after its access token
-    /// expired (plus the expiry grace). Default: no TTL, kept until removed.
-    pub fn refresh_token_retention(mut self, retention: Duration) -> Self {
-        self.retention = Some(retention);
+    /// expired (plus the expiry grace). Default: [`Retention::NEVER`], no TTL, kept until
+    /// removed.
+    pub fn refresh_token_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
         self
     }
 
@@ -311,38 +312,25 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The TTL of `value` written at `now_ms`.
-fn ttl_for(now_ms: i64, retention: Option<Duration>, grace: Duration, value: &Cacheable) -> Ttl {
-    let Some(entry) = value.as_entry() else {
-        return Ttl::Persist;
-    };
-    // The manager treats an entry as valid through the whole second `expiresAt`.
-    let valid_until_ms = entry.expires_at.saturating_add(1).saturating_mul(1000);
-    let valid_for = valid_until_ms.saturating_sub(now_ms);
-    // An entry with a refresh token is kept `retention` past its access token's expiry
-    // (as in the other backends), or for ever.
-    let valid_for = match (value.has_refresh_token(), retention) {
-        (false, _) => valid_for,
-        (true, None) => return Ttl::Persist,
-        (true, Some(r)) => valid_for.saturating_add(millis(r)),
-    };
-    if valid_for > 0 {
-        Ttl::Millis(valid_for.saturating_add(millis(grace)))
-    } else {
-        Ttl::Expired
+/// The TTL of `value` written at `now_ms`: the policy's time to live plus the grace. A
+/// TTL beyond [`Retention::MAX_TIME_TO_LIVE`] (a huge retention or grace) is no TTL, so
+/// that the script never gets a `PX` Redis refuses.
+fn ttl_for(now_ms: i64, retention: Retention, grace: Duration, value: &Cacheable) -> Ttl {
+    match retention.time_to_live(value, now_ms) {
+        None => Ttl::Persist,
+        Some(left) if left.is_zero() => Ttl::Expired,
+        Some(left) => {
+            let ttl = millis(left).saturating_add(millis(grace));
+            if ttl > millis(Retention::MAX_TIME_TO_LIVE) {
+                Ttl::Persist
+            } else {
+                Ttl::Millis(ttl)
+            }
+        }
     }
 }
 
 impl RedisCache {
-    /// How long an expired token entry stays in Redis past its last valid second
-    /// (default 60 s). The manager never returns it meanwhile; the grace absorbs clock
-    /// skew between this process and Redis, and real time passing while a test clock
-    /// stands still.
-    pub fn expiry_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
     /// Connects to the standalone server at `url` with the cache of `namespace`,
     /// all options at their defaults (see [`RedisCache::builder`]).
     ///
@@ -546,13 +534,18 @@ mod tests {
         let now = 1_700_000_000_250;
         // Valid through second 1_700_000_010: TTL to 1_700_000_011_000.
         assert_eq!(
-            ttl_for(now, None, NO_GRACE, &entry(1_700_000_010, false)),
+            ttl_for(
+                now,
+                Retention::NEVER,
+                NO_GRACE,
+                &entry(1_700_000_010, false)
+            ),
             Ttl::Millis(10_750)
         );
         assert_eq!(
             ttl_for(
                 now,
-                None,
+                Retention::NEVER,
                 DEFAULT_EXPIRY_GRACE,
                 &entry(1_700_000_010, false)
             ),
@@ -560,13 +553,18 @@ mod tests {
         );
         // expiresAt == now_s is still valid: a short TTL, never an expired one.
         assert_eq!(
-            ttl_for(now, None, NO_GRACE, &entry(1_700_000_000, false)),
+            ttl_for(
+                now,
+                Retention::NEVER,
+                NO_GRACE,
+                &entry(1_700_000_000, false)
+            ),
             Ttl::Millis(750)
         );
         assert_eq!(
             ttl_for(
                 now,
-                None,
+                Retention::NEVER,
                 DEFAULT_EXPIRY_GRACE,
                 &entry(1_699_999_999, false)
             ),
@@ -578,7 +576,7 @@ mod tests {
     fn refresh_token_entries_stay_for_the_retention() {
         let now = 1_700_000_000_000;
         assert_eq!(
-            ttl_for(now, None, NO_GRACE, &entry(1_600_000_000, true)),
+            ttl_for(now, Retention::NEVER, NO_GRACE, &entry(1_600_000_000, true)),
             Ttl::Persist
         );
         let day = Duration::from_secs(86_400);
@@ -586,7 +584,7 @@ mod tests {
         assert_eq!(
             ttl_for(
                 now,
-                Some(day),
+                Retention::after(day),
                 DEFAULT_EXPIRY_GRACE,
                 &entry(1_699_999_000, true)
             ),
@@ -596,7 +594,7 @@ mod tests {
         assert_eq!(
             ttl_for(
                 now,
-                Some(Duration::from_secs(1)),
+                Retention::after(Duration::from_secs(1)),
                 NO_GRACE,
                 &entry(1_700_000_099, true)
             ),
@@ -604,7 +602,36 @@ mod tests {
         );
         // Expired longer ago than the retention: not kept.
         assert_eq!(
-            ttl_for(now, Some(day), NO_GRACE, &entry(1_600_000_000, true)),
+            ttl_for(
+                now,
+                Retention::after(day),
+                NO_GRACE,
+                &entry(1_600_000_000, true)
+            ),
+            Ttl::Expired
+        );
+    }
+
+    #[test]
+    fn huge_retentions_and_graces_are_no_ttl() {
+        let now = 1_700_000_000_000;
+        let rt = entry(1_700_000_000, true);
+        let plain = entry(1_700_000_000, false);
+        let max = Retention::after(Duration::MAX);
+        assert_eq!(ttl_for(now, max, NO_GRACE, &rt), Ttl::Persist);
+        assert_eq!(ttl_for(now, max, Duration::MAX, &rt), Ttl::Persist);
+        assert_eq!(ttl_for(now, max, Duration::MAX, &plain), Ttl::Persist);
+        assert_eq!(
+            ttl_for(now, Retention::NEVER, NO_GRACE, &entry(i64::MAX, false)),
+            Ttl::Persist
+        );
+        // Right at the horizon: still a TTL Redis takes.
+        let horizon = Retention::MAX_TIME_TO_LIVE;
+        let r = Retention::after(horizon - Duration::from_secs(1));
+        assert_eq!(ttl_for(now, r, NO_GRACE, &rt), Ttl::Millis(millis(horizon)));
+        // An expired entry stays expired whatever the grace.
+        assert_eq!(
+            ttl_for(now, Retention::NEVER, Duration::MAX, &entry(1, false)),
             Ttl::Expired
         );
     }
@@ -612,6 +639,9 @@ mod tests {
     #[test]
     fn manifests_have_no_ttl() {
         let m: Cacheable = KeyManifestEntry { keys: vec![] }.into();
-        assert_eq!(ttl_for(0, None, DEFAULT_EXPIRY_GRACE, &m), Ttl::Persist);
+        assert_eq!(
+            ttl_for(0, Retention::NEVER, DEFAULT_EXPIRY_GRACE, &m),
+            Ttl::Persist
+        );
     }
 }

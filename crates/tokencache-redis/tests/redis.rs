@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{fresh_namespace, Target, TARGETS};
 use tokencache_core::{
     Cache, CacheEntry, CacheKey, CacheManager, Cacheable, DecodedToken, EntryBody, ErrorKind,
-    GetOptions, IdTokenEntry, KeyManifestEntry, ManualClock, WrappedCacheEntry,
+    GetOptions, IdTokenEntry, KeyManifestEntry, ManualClock, Retention, WrappedCacheEntry,
 };
 use tokencache_redis::redis::{self, AsyncCommands};
 use tokencache_redis::RedisCache;
@@ -240,7 +240,7 @@ async fn entries_carry_a_ttl_unless_they_hold_a_refresh_token() {
                 RedisCache::builder(cache.namespace())
                     .clock(Arc::new(ManualClock::new(NOW_MS)))
                     .expiry_grace(Duration::ZERO)
-                    .refresh_token_retention(Duration::from_secs(3600)),
+                    .refresh_token_retention(Retention::after(Duration::from_secs(3600))),
             )
             .await;
         retained
@@ -260,6 +260,63 @@ async fn entries_carry_a_ttl_unless_they_hold_a_refresh_token() {
             "past its retention"
         );
         cache.clear_namespace().await.unwrap();
+    }
+}
+
+/// The TTL Redis holds (PTTL) is the core policy's time to live, for each retention and
+/// entry: `-2` (not kept) past the deadline, `-1` (no TTL) without one or beyond the
+/// horizon, otherwise the time left. Huge retentions and graces never make a failing script.
+#[tokio::test]
+async fn ttls_follow_the_retention_policy() {
+    let retentions = [
+        Retention::NEVER,
+        Retention::after(Duration::ZERO),
+        Retention::after(Duration::from_millis(1_500)),
+        Retention::after(Duration::from_secs(3600)),
+        Retention::after(Duration::MAX),
+    ];
+    let now_ms = NOW_MS + 250;
+    for target in TARGETS {
+        for retention in retentions {
+            for grace in [Duration::ZERO, Duration::MAX] {
+                let cache = target
+                    .connect(
+                        RedisCache::builder(fresh_namespace("policy"))
+                            .clock(Arc::new(ManualClock::new(now_ms)))
+                            .expiry_grace(grace)
+                            .refresh_token_retention(retention),
+                    )
+                    .await;
+                let mut values = vec![(
+                    "manifest".to_owned(),
+                    Cacheable::from(KeyManifestEntry { keys: vec![] }),
+                )];
+                for rt in [None, Some("rt")] {
+                    for expires_at in [NOW_S - 4000, NOW_S - 1, NOW_S, NOW_S + 100] {
+                        values.push((format!("{rt:?} {expires_at}"), entry("at", expires_at, rt)));
+                    }
+                }
+                for (key, value) in &values {
+                    cache.set(key, value.clone()).await.unwrap();
+                }
+                for (key, value) in &values {
+                    let what = format!("{target:?} {retention:?} grace {grace:?} {key}");
+                    let pttl: i64 =
+                        raw(&cache, redis::cmd("PTTL").arg(cache.storage_key(key))).await;
+                    match retention.time_to_live(value, now_ms) {
+                        Some(left) if left.is_zero() => assert_eq!(pttl, -2, "{what}"),
+                        None => assert_eq!(pttl, -1, "{what}"),
+                        // A grace that would pass the horizon: no TTL.
+                        Some(_) if grace == Duration::MAX => assert_eq!(pttl, -1, "{what}"),
+                        Some(left) => {
+                            let left = left.as_millis() as i64;
+                            assert!(pttl > left - 1000 && pttl <= left, "{what}: {pttl}");
+                        }
+                    }
+                }
+                cache.clear_namespace().await.unwrap();
+            }
+        }
     }
 }
 

@@ -35,11 +35,17 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod builder;
 mod cache;
 mod error;
+mod maintenance;
+mod pool;
+mod rows;
 mod schema;
+mod workers;
 
-pub use cache::{SqliteCache, SqliteCacheBuilder, Synchronous};
+pub use builder::{SqliteCacheBuilder, Synchronous, MAX_BUSY_TIMEOUT};
+pub use cache::SqliteCache;
 pub use schema::SCHEMA_VERSION;
 
 /// The examples of this crate's README.md, compiled and run as doctests.

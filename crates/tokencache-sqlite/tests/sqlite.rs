@@ -7,10 +7,10 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokencache_core::{
     Cache, CacheEntry, Cacheable, Clock, EntryBody, ErrorKind, JsonCodec, KeyManifestEntry,
-    ManualClock, ValueCodec, WrappedCacheEntry,
+    ManualClock, Retention, ValueCodec, WrappedCacheEntry,
 };
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
-use tokencache_sqlite::{SqliteCache, SCHEMA_VERSION};
+use tokencache_sqlite::{SqliteCache, MAX_BUSY_TIMEOUT, SCHEMA_VERSION};
 
 const NOW_MS: i64 = 1_700_000_000_000;
 const NOW_S: i64 = NOW_MS / 1000;
@@ -242,7 +242,7 @@ async fn purge_deletes_expired_entries_and_keeps_refresh_tokens_until_retention(
     let cache = SqliteCache::builder(dir.path().join("retention.db"))
         .codec(encrypted(ring(1, 1)))
         .clock(clock.clone())
-        .refresh_token_retention(Duration::from_secs(100))
+        .refresh_token_retention(Retention::after(Duration::from_secs(100)))
         .build()
         .await
         .unwrap();
@@ -255,6 +255,92 @@ async fn purge_deletes_expired_entries_and_keeps_refresh_tokens_until_retention(
     clock.advance(Duration::from_secs(2));
     assert_eq!(cache.purge().await.unwrap(), 1);
     assert_eq!(cache.get("rt").await.unwrap(), None);
+}
+
+/// `purge` deletes exactly the rows the core's policy says are past their deadline, for
+/// several retentions and clock positions, with sub-second clocks and retentions too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_follows_the_retention_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let retentions = [
+        Retention::NEVER,
+        Retention::after(Duration::ZERO),
+        Retention::after(Duration::from_millis(1_500)),
+        Retention::after(Duration::from_secs(60)),
+        Retention::after(Duration::MAX),
+    ];
+    for (i, retention) in retentions.into_iter().enumerate() {
+        let clock = Arc::new(ManualClock::new(NOW_MS));
+        let cache = SqliteCache::builder(dir.path().join(format!("policy-{i}.db")))
+            .clock(clock.clone())
+            .refresh_token_retention(retention)
+            .build()
+            .await
+            .unwrap();
+        let mut values = vec![(
+            "manifest".to_owned(),
+            Cacheable::from(KeyManifestEntry { keys: vec![] }),
+        )];
+        for rt in [None, Some(""), Some("rt")] {
+            for expires_at in [NOW_S - 90, NOW_S - 2, NOW_S - 1, NOW_S, NOW_S + 1] {
+                values.push((format!("{rt:?} {expires_at}"), entry("at", rt, expires_at)));
+            }
+        }
+        for step_ms in [0, 500, 499, 1, 1_000, 2_000, 60_000] {
+            for (key, value) in &values {
+                cache.set(key, value.clone()).await.unwrap();
+            }
+            clock.advance_ms(step_ms);
+            let now_ms = clock.now_ms();
+            let kept: Vec<&str> = values
+                .iter()
+                .filter(|(_, v)| retention.deadline_ms(v).is_none_or(|d| now_ms < d))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            let purged = cache.purge().await.unwrap();
+            assert_eq!(
+                purged,
+                values.len() - kept.len(),
+                "{retention:?} at {now_ms}"
+            );
+            let mut kept = kept;
+            kept.sort();
+            assert_eq!(
+                cache.all_keys().await.unwrap().unwrap(),
+                kept,
+                "{retention:?} at {now_ms}"
+            );
+        }
+    }
+}
+
+/// A busy timeout SQLite cannot take is a configuration error, not a panic in a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_busy_timeout_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for timeout in [
+        Duration::MAX,
+        MAX_BUSY_TIMEOUT + Duration::from_millis(1),
+        Duration::from_secs(u64::from(u32::MAX)),
+    ] {
+        let err = SqliteCache::builder(dir.path().join("busy.db"))
+            .busy_timeout(timeout)
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{timeout:?}: {err}");
+    }
+    // The largest one SQLite takes works.
+    let cache = SqliteCache::builder(dir.path().join("busy.db"))
+        .busy_timeout(MAX_BUSY_TIMEOUT)
+        .build()
+        .await
+        .unwrap();
+    cache
+        .set("k", KeyManifestEntry { keys: vec![] }.into())
+        .await
+        .unwrap();
+    assert_eq!(cache.all_keys().await.unwrap(), Some(vec!["k".to_owned()]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

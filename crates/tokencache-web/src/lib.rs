@@ -9,7 +9,8 @@
 //!   [`ErrorKind::QuotaExceeded`](tokencache_core::ErrorKind::QuotaExceeded) error (the
 //!   previous value stays), and a stored value that is not a cache value is a miss.
 //!   Any [`ValueCodec`](tokencache_core::ValueCodec) can be plugged in (the encryption
-//!   layer's, say); a codec that does not write text is stored as base64.
+//!   layer's, say); a codec that does not write text is stored in the core's
+//!   [`TextCodec`](tokencache_core::TextCodec) form (marked base64).
 //! - [`JsTokenCache`]: a JavaScript class whose `get`, `set`, `remove` and `allKeys`
 //!   return Promises, so that any Rust cache can be given to auth0-spa-js's `Auth0Client`
 //!   as its `cache` option.

@@ -7,11 +7,9 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use js_sys::JsString;
 use tokencache_core::{
-    async_trait, decode_or_miss, Cache, Cacheable, Error, JsonCodec, Result, ValueCodec,
+    async_trait, decode_or_miss, Cache, Cacheable, Error, JsonCodec, Result, TextCodec, ValueCodec,
     DEFAULT_PREFIX,
 };
 use wasm_bindgen::prelude::*;
@@ -84,9 +82,10 @@ pub type SessionStorageCache = StorageCache<Session>;
 ///
 /// Each value is one storage item at its cache key. With the default [`JsonCodec`] the item
 /// is the value's JSON, exactly what auth0-spa-js's `LocalStorageCache` writes
-/// (`JSON.stringify(value)`), so either side reads the other's entries. With a codec that
-/// does not write text ([`ValueCodec::is_text`] false, e.g. the encryption layer's) the
-/// item is the encoded bytes in standard base64.
+/// (`JSON.stringify(value)`), so either side reads the other's entries. Every codec goes
+/// through the core's [`TextCodec`]: one that does not write text ([`ValueCodec::is_text`]
+/// false, e.g. the encryption layer's) is stored in its marked base64 form
+/// ([`TEXT_MARKER`](tokencache_core::TEXT_MARKER) then standard base64).
 ///
 /// [`Cache::all_keys`] returns the storage keys that start with the cache's prefix
 /// ([`DEFAULT_PREFIX`] unless set with [`StorageCache::with_prefix`]), as auth0-spa-js does;
@@ -102,7 +101,9 @@ pub type SessionStorageCache = StorageCache<Session>;
 /// a worker) is [`ErrorKind::Unavailable`](tokencache_core::ErrorKind::Unavailable); a full
 /// storage (`QuotaExceededError`) is
 /// [`ErrorKind::QuotaExceeded`](tokencache_core::ErrorKind::QuotaExceeded) and the
-/// previous value stays; an item that does not decode is a miss.
+/// previous value stays; an item that does not decode is a miss, but a marked item whose
+/// base64 is damaged is [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity),
+/// like any tampering.
 ///
 /// ```no_run
 /// # #[cfg(target_arch = "wasm32")]
@@ -121,8 +122,7 @@ pub type SessionStorageCache = StorageCache<Session>;
 pub struct StorageCache<K: StorageKind> {
     storage: Storage,
     prefix: String,
-    codec: Arc<dyn ValueCodec>,
-    text: bool,
+    codec: TextCodec,
     memo: Option<Rc<Memo>>,
     kind: PhantomData<fn() -> K>,
 }
@@ -132,7 +132,7 @@ impl<K: StorageKind> fmt::Debug for StorageCache<K> {
         f.debug_struct("StorageCache")
             .field("storage", &K::NAME)
             .field("prefix", &self.prefix)
-            .field("codec", &self.codec)
+            .field("codec", self.codec.inner())
             .field("read_memo", &self.memo.is_some())
             .finish()
     }
@@ -143,8 +143,7 @@ impl<K: StorageKind> Clone for StorageCache<K> {
         StorageCache {
             storage: self.storage.clone(),
             prefix: self.prefix.clone(),
-            codec: Arc::clone(&self.codec),
-            text: self.text,
+            codec: self.codec.clone(),
             memo: self.memo.clone(),
             kind: PhantomData,
         }
@@ -166,8 +165,7 @@ impl<K: StorageKind> StorageCache<K> {
         Ok(StorageCache {
             storage,
             prefix: DEFAULT_PREFIX.to_owned(),
-            codec: Arc::new(JsonCodec),
-            text: true,
+            codec: TextCodec::new(Arc::new(JsonCodec)),
             memo: Some(Rc::default()),
             kind: PhantomData,
         })
@@ -179,11 +177,10 @@ impl<K: StorageKind> StorageCache<K> {
         self
     }
 
-    /// Stores values through `codec` (default [`JsonCodec`]); a codec that does not write
-    /// text is stored as base64.
+    /// Stores values through `codec` (default [`JsonCodec`]), wrapped in [`TextCodec`]: a
+    /// codec that does not write text is stored in marked base64.
     pub fn with_codec(mut self, codec: Arc<dyn ValueCodec>) -> Self {
-        self.text = codec.is_text();
-        self.codec = codec;
+        self.codec = TextCodec::new(codec);
         // Values decoded by the previous codec must not answer for the new one (a clone
         // may share the memo).
         if self.memo.is_some() {
@@ -233,19 +230,6 @@ impl<K: StorageKind> StorageCache<K> {
             .collect())
     }
 
-    fn decode(&self, key: &str, item: &[u8]) -> Result<Option<Cacheable>> {
-        if self.text {
-            return decode_or_miss(&*self.codec, key, item);
-        }
-        match BASE64.decode(item) {
-            Ok(bytes) => decode_or_miss(&*self.codec, key, &bytes),
-            Err(_) => {
-                tracing::warn!(key, "stored item is not base64; treated as a miss");
-                Ok(None)
-            }
-        }
-    }
-
     fn forget(&self, key: &str) {
         if let Some(memo) = &self.memo {
             memo.borrow_mut().remove(key);
@@ -269,13 +253,8 @@ impl<K: StorageKind> StorageCache<K> {
     }
 
     fn encode(&self, key: &str, value: &Cacheable) -> Result<String> {
-        let bytes = self.codec.encode(key, value)?;
-        if self.text {
-            String::from_utf8(bytes)
-                .map_err(|_| Error::serialization("a text codec wrote bytes that are not UTF-8"))
-        } else {
-            Ok(BASE64.encode(bytes))
-        }
+        String::from_utf8(self.codec.encode(key, value)?)
+            .map_err(|_| Error::serialization("a text codec wrote bytes that are not UTF-8"))
     }
 }
 
@@ -317,7 +296,7 @@ impl<K: StorageKind> Cache for StorageCache<K> {
         // The item changed (or is new to us): copy it into wasm memory and decode it. The
         // copy dominates this path (tests/bench.rs: about 3/4 of it for a 5 KB entry).
         let text = String::from(&item);
-        match self.decode(key, text.as_bytes()) {
+        match decode_or_miss(&self.codec, key, text.as_bytes()) {
             Ok(value) => {
                 self.remember(key, item, value.as_ref());
                 Ok(value)

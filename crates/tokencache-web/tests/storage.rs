@@ -6,10 +6,12 @@
 
 use std::sync::Arc;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde_json::{json, Value};
 use tokencache_core::{
     Cache, CacheEntry, CacheKey, CacheManager, Cacheable, ErrorKind, GetOptions, JsonCodec,
-    ValueCodec,
+    ValueCodec, TEXT_MARKER,
 };
 use tokencache_web::{JsTokenCache, LocalStorageCache, SessionStorageCache};
 use wasm_bindgen::prelude::*;
@@ -268,7 +270,7 @@ impl ValueCodec for Inverted {
 }
 
 #[wasm_bindgen_test]
-async fn a_binary_codec_is_stored_as_base64() {
+async fn a_binary_codec_is_stored_as_marked_base64() {
     let cache = LocalStorageCache::new()
         .unwrap()
         .with_prefix("@@t-b64@@")
@@ -277,18 +279,52 @@ async fn a_binary_codec_is_stored_as_base64() {
     let v = cacheable(&entry_json("client"));
     cache.set(key, v.clone()).await.unwrap();
     let item = local().get_item(key).unwrap().unwrap();
+    let payload = item
+        .strip_prefix(TEXT_MARKER)
+        .expect("the TextCodec marker");
     assert!(
-        item.bytes()
+        payload
+            .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)),
         "not base64: {item}"
     );
     assert!(!item.contains("at-secret"));
-    assert_eq!(cache.get(key).await.unwrap(), Some(v));
-    // Not base64, or base64 of something that does not decode: a miss.
-    for bad in ["%%%", "aGVsbG8="] {
+    assert_eq!(cache.get(key).await.unwrap(), Some(v.clone()));
+    // Unmarked (not ours), or marked base64 of something that does not decode: a miss.
+    for bad in ["%%%", "aGVsbG8=", &format!("{TEXT_MARKER}aGVsbG8=")] {
         local().set_item(key, bad).unwrap();
-        assert_eq!(cache.get(key).await.unwrap(), None);
+        assert_eq!(cache.get(key).await.unwrap(), None, "{bad}");
     }
+    cache.clear().unwrap();
+}
+
+/// A marked item whose base64 is damaged has been tampered with: an Integrity error, as
+/// in every other string store (the core's `TextCodec`), never a miss and never data.
+#[wasm_bindgen_test]
+async fn damaged_base64_is_an_integrity_error() {
+    let cache = LocalStorageCache::new()
+        .unwrap()
+        .with_prefix("@@t-b64-damaged@@")
+        .with_codec(Arc::new(Inverted));
+    let key = "@@t-b64-damaged@@::client::aud::scope";
+    let v = cacheable(&entry_json("client"));
+    cache.set(key, v.clone()).await.unwrap();
+    let item = local().get_item(key).unwrap().unwrap();
+    assert_eq!(cache.get(key).await.unwrap(), Some(v.clone()));
+    for damaged in [
+        format!("{TEXT_MARKER}%%%"),
+        format!("{item}!"),
+        item[..item.len() - 1].to_owned(),
+        item.replacen(TEXT_MARKER, &format!("{TEXT_MARKER} "), 1),
+    ] {
+        local().set_item(key, &damaged).unwrap();
+        let err = cache.get(key).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity, "{damaged}: {err}");
+        assert!(!err.to_string().contains(&item), "{err}");
+    }
+    // The intact item reads again (the failed reads left nothing behind in the memo).
+    local().set_item(key, &item).unwrap();
+    assert_eq!(cache.get(key).await.unwrap(), Some(v));
     cache.clear().unwrap();
 }
 
@@ -444,10 +480,12 @@ async fn encrypted_values_are_base64_ciphertext_and_tampering_is_an_integrity_er
             "{secret} visible in the stored item"
         );
     }
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&item)
-        .expect("the stored item is standard base64");
+    let payload = item
+        .strip_prefix(TEXT_MARKER)
+        .expect("the TextCodec marker");
+    let bytes = BASE64
+        .decode(payload)
+        .expect("the stored item is marked standard base64");
     assert!(bytes.len() > 28);
     assert_eq!(cache.get(key).await.unwrap(), Some(v.clone()));
 
@@ -456,10 +494,7 @@ async fn encrypted_values_are_base64_ciphertext_and_tampering_is_an_integrity_er
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
     local()
-        .set_item(
-            key,
-            &base64::engine::general_purpose::STANDARD.encode(&tampered),
-        )
+        .set_item(key, &format!("{TEXT_MARKER}{}", BASE64.encode(&tampered)))
         .unwrap();
     let err = cache.get(key).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::num;
+use crate::json_number;
 use crate::redact::{FieldNames, Redacted, RedactedOpt};
 
 /// The decoded ID token auth0-spa-js keeps beside it: `{"claims":{..},"user":{..}}`.
@@ -61,7 +61,7 @@ pub struct CacheEntry {
     /// The access token.
     pub access_token: String,
     /// Lifetime of the access token in seconds.
-    #[serde(with = "num::f64_int")]
+    #[serde(with = "json_number::f64_int")]
     pub expires_in: f64,
     /// The ID token, if one came with the response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,7 +160,7 @@ pub struct EntryBody {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "num::opt_f64"
+        with = "json_number::opt_f64"
     )]
     pub expires_in: Option<f64>,
     /// The ID token.
@@ -253,7 +253,7 @@ pub struct WrappedCacheEntry {
     /// The cached response.
     pub body: Arc<EntryBody>,
     /// When the access token expires, in seconds since the epoch.
-    #[serde(rename = "expiresAt", with = "num::floor_i64")]
+    #[serde(rename = "expiresAt", with = "json_number::floor_i64")]
     pub expires_at: i64,
 }
 
@@ -264,6 +264,35 @@ impl WrappedCacheEntry {
             body: body.into(),
             expires_at,
         }
+    }
+
+    /// The stored form of `entry` set at `now_s` (whole seconds since the epoch): it
+    /// expires at `now_s + floor(expires_in)`, as auth0-spa-js computes it (and compares
+    /// whole seconds, so rounding down changes no outcome).
+    ///
+    /// An `expires_in` that is NaN, infinite or negative is an
+    /// [`ErrorKind::InvalidValue`](crate::ErrorKind::InvalidValue) error: such an entry
+    /// would be stored already expired, or never expire.
+    ///
+    /// ```
+    /// use tokencache_core::{CacheEntry, ErrorKind, WrappedCacheEntry};
+    ///
+    /// let e = CacheEntry::new("c", "https://api", "read", "at", 3599.9);
+    /// assert_eq!(WrappedCacheEntry::from_entry(e, 1_000).unwrap().expires_at, 4_599);
+    /// let bad = CacheEntry::new("c", "https://api", "read", "at", f64::NAN);
+    /// let err = WrappedCacheEntry::from_entry(bad, 1_000).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    /// ```
+    pub fn from_entry(entry: CacheEntry, now_s: i64) -> Result<Self> {
+        let expires_in = entry.expires_in;
+        if !expires_in.is_finite() || expires_in < 0.0 {
+            return Err(Error::invalid_value(
+                "expires_in must be a finite, non-negative number of seconds",
+            ));
+        }
+        // `as` saturates: an absurdly long lifetime stays the longest one.
+        let expires_at = now_s.saturating_add(expires_in.floor() as i64);
+        Ok(WrappedCacheEntry::new(EntryBody::from(entry), expires_at))
     }
 }
 
@@ -321,7 +350,7 @@ pub enum Cacheable {
 struct RawCacheable {
     #[serde(default)]
     body: Option<Arc<EntryBody>>,
-    #[serde(rename = "expiresAt", default, with = "num::floor_i64::opt")]
+    #[serde(rename = "expiresAt", default, with = "json_number::floor_i64::opt")]
     expires_at: Option<i64>,
     #[serde(default)]
     keys: Option<Vec<String>>,
@@ -419,7 +448,8 @@ impl Cacheable {
     }
 
     /// Whether this is a token entry that holds a non-empty refresh token. Physical
-    /// expiry must never drop such an entry before its configured retention.
+    /// expiry never drops such an entry before its configured
+    /// [`Retention`](crate::Retention).
     pub fn has_refresh_token(&self) -> bool {
         self.as_entry()
             .is_some_and(|e| e.body.refresh_token().is_some())
@@ -489,6 +519,32 @@ mod tests {
             assert_eq!(e.kind(), crate::ErrorKind::Serialization);
             assert!(!e.to_string().contains("secret-token"));
         }
+    }
+
+    #[test]
+    fn expires_in_must_be_finite_and_not_negative() {
+        let at = |expires_in: f64| {
+            WrappedCacheEntry::from_entry(CacheEntry::new("c", "a", "s", "t", expires_in), 1_000)
+        };
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            -0.5,
+            -1e300,
+        ] {
+            let e = at(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidValue, "{bad}");
+        }
+        assert_eq!(at(0.0).unwrap().expires_at, 1_000);
+        assert_eq!(at(-0.0).unwrap().expires_at, 1_000);
+        assert_eq!(at(59.99).unwrap().expires_at, 1_059);
+        assert_eq!(at(86400.0).unwrap().expires_at, 87_400);
+        assert_eq!(at(1e300).unwrap().expires_at, i64::MAX);
+        let e = at(3600.0).unwrap();
+        assert_eq!(e.body.expires_in, Some(3600.0));
+        assert_eq!(e.body.access_token.as_deref(), Some("t"));
     }
 
     #[test]

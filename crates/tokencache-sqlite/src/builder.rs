@@ -1,0 +1,142 @@
+//! [`SqliteCacheBuilder`]: the options of a [`SqliteCache`] and how it is opened.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokencache_core::{Clock, Error, Result, Retention, ValueCodec};
+
+use crate::cache::{Inner, SqliteCache};
+use crate::pool::{Connections, Options};
+use crate::workers::Workers;
+
+/// The longest busy timeout SQLite takes: `i32::MAX` milliseconds, about 24.8 days.
+pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// How hard SQLite works to make a commit durable (`PRAGMA synchronous`, in WAL mode).
+///
+/// Both survive a process kill: a commit has reached the operating system (the WAL file)
+/// before [`Cache::set`](tokencache_core::Cache::set) returns. They differ on power loss
+/// or an OS crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// `FULL`: the WAL is fsynced at every commit; an acknowledged write survives power
+    /// loss too. The default.
+    #[default]
+    Full,
+    /// `NORMAL`: the WAL is fsynced at checkpoints only; the last writes before a power
+    /// loss may be rolled back (never corrupted). Much faster on slow disks.
+    Normal,
+}
+
+impl Synchronous {
+    pub(crate) fn as_sql(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Options of a [`SqliteCache`]; see [`SqliteCache::builder`].
+pub struct SqliteCacheBuilder {
+    pub(crate) path: PathBuf,
+    pub(crate) codec: Arc<dyn ValueCodec>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) retention: Retention,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) synchronous: Synchronous,
+    pub(crate) threads: usize,
+}
+
+impl SqliteCacheBuilder {
+    /// The codec that turns values into the stored `value` column. Default:
+    /// [`JsonCodec`](tokencache_core::JsonCodec), which stores tokens **in plaintext**;
+    /// pass an encrypting codec (`tokencache_crypto::EncryptedCodec`), which is the
+    /// intended use.
+    pub fn codec(mut self, codec: Arc<dyn ValueCodec>) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The clock [`SqliteCache::purge`] compares expiry times with. Default:
+    /// [`SystemClock`](tokencache_core::SystemClock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long [`SqliteCache::purge`] keeps an entry that holds a refresh token after its
+    /// access token expired. Default: [`Retention::NEVER`] (the refresh token keeps the
+    /// user signed in; the manager strips or replaces it when it stops working).
+    pub fn refresh_token_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How long an operation waits for a database locked by another process before it
+    /// fails with a temporary [`ErrorKind::Unavailable`](tokencache_core::ErrorKind::Unavailable)
+    /// error. Default: 10 s; at most [`MAX_BUSY_TIMEOUT`], or
+    /// [`SqliteCacheBuilder::build`] fails with an
+    /// [`ErrorKind::Config`](tokencache_core::ErrorKind::Config) error.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// The durability of commits. Default: [`Synchronous::Full`].
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// How many threads of this cache run SQLite work (each with its own read connection;
+    /// writes share one connection). Default: 2.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Opens (creating if needed) the database file, switches it to WAL mode and migrates
+    /// its schema. Works with any async executor.
+    pub async fn build(self) -> Result<SqliteCache> {
+        if self.busy_timeout > MAX_BUSY_TIMEOUT {
+            return Err(Error::config(format!(
+                "the SQLite busy timeout is {:?}; SQLite takes at most {MAX_BUSY_TIMEOUT:?}",
+                self.busy_timeout
+            )));
+        }
+        let opts = Options {
+            busy_timeout: self.busy_timeout,
+            synchronous: self.synchronous,
+        };
+        let workers = Workers::start(self.threads)?;
+        let (path, max_readers) = (self.path, self.threads);
+        let conns = workers
+            .run(move || Connections::open(path, opts, max_readers))
+            .await?;
+        Ok(SqliteCache {
+            workers,
+            inner: Arc::new(Inner {
+                conns,
+                codec: self.codec,
+                clock: self.clock,
+                retention: self.retention,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for SqliteCacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteCacheBuilder")
+            .field("path", &self.path)
+            .field("codec", &self.codec)
+            .field("retention", &self.retention)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("synchronous", &self.synchronous)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,75 @@
+//! Housekeeping over the whole file: [`SqliteCache::purge`] and [`SqliteCache::rotate`].
+
+use rusqlite::params;
+use tokencache_core::{ErrorKind, Result};
+
+use crate::cache::SqliteCache;
+use crate::error::map_err;
+
+impl SqliteCache {
+    /// Deletes the entries the core's policy ([`Retention`](tokencache_core::Retention),
+    /// by the cache's clock) says may go: token entries whose access token expired and
+    /// that hold no refresh token, and those with a refresh token whose access token
+    /// expired longer ago than the configured retention (default: never). Manifests and
+    /// ID-token entries carry no expiry and are never purged. Returns how many rows it
+    /// deleted.
+    pub async fn purge(&self) -> Result<usize> {
+        self.with_inner(|inner| {
+            let now_ms = inner.clock.now_ms();
+            let without_rt = inner.retention.expired_before(now_ms, false);
+            let with_rt = inner.retention.expired_before(now_ms, true);
+            inner.conns.write(|tx| {
+                tx.prepare_cached(
+                    "DELETE FROM tokencache_entries
+                     WHERE expires_at IS NOT NULL
+                       AND ((has_refresh_token = 0 AND expires_at < ?1)
+                            OR (has_refresh_token <> 0 AND expires_at < ?2))",
+                )
+                .and_then(|mut s| s.execute(params![without_rt, with_rt]))
+                .map_err(map_err)
+            })
+        })
+        .await
+    }
+
+    /// Re-encodes, in one transaction, every value for which the codec's
+    /// [`ValueCodec::recode`](tokencache_core::ValueCodec::recode) returns new bytes: after
+    /// a key rotation (`KeyRing::rotate`), moves every value to the active key. Returns how
+    /// many values it rewrote. A value that fails authentication aborts the whole rotation
+    /// with an [`ErrorKind::Integrity`] error (nothing is changed); a value that does not
+    /// decode is skipped and logged.
+    pub async fn rotate(&self) -> Result<usize> {
+        self.with_inner(|inner| {
+            inner.conns.write(|tx| {
+                let rows: Vec<(String, Vec<u8>)> = {
+                    let mut stmt = tx
+                        .prepare("SELECT key, value FROM tokencache_entries")
+                        .map_err(map_err)?;
+                    let rows = stmt
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(map_err)?;
+                    rows.collect::<rusqlite::Result<_>>().map_err(map_err)?
+                };
+                let mut update = tx
+                    .prepare_cached("UPDATE tokencache_entries SET value = ?2 WHERE key = ?1")
+                    .map_err(map_err)?;
+                let mut n = 0;
+                for (key, value) in rows {
+                    match inner.codec.recode(&key, &value) {
+                        Ok(Some(new)) => {
+                            update.execute(params![key, new]).map_err(map_err)?;
+                            n += 1;
+                        }
+                        Ok(None) => {}
+                        Err(e) if e.kind() == ErrorKind::Serialization => {
+                            tracing::warn!(key, error = %e, "stored value does not decode; not re-encoded");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(n)
+            })
+        })
+        .await
+    }
+}
