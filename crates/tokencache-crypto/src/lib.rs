@@ -51,6 +51,7 @@ mod key;
 
 pub use codec::{EncryptedCodec, FORMAT_VERSION};
 pub use key::{DataKey, KeyRing, KEY_LEN};
+
 /// The examples of this crate's README.md, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
