@@ -29,7 +29,8 @@ const KEY_ROOT: &str = "tokencache:";
 /// Redis Cluster.
 ///
 /// - Values are stored with a [`ValueCodec`] (default [`JsonCodec`]: the auth0-spa-js
-///   JSON) at `tokencache:{namespace}:v:<cache key>`.
+///   JSON) at `tokencache:{namespace}:v:<cache key>`, the key the codec is given: an
+///   encrypting codec binds each value to its namespace and cache key.
 /// - The namespace's keys are kept in a sorted set, `tokencache:{namespace}:i`, updated
 ///   atomically with the entries by Lua scripts, so [`Cache::all_keys`] and
 ///   [`Cache::keys_with_prefix`] (`ZRANGEBYLEX`) cost what the namespace holds, not what
