@@ -259,3 +259,63 @@ fn rustls_error(e: &RedisError) -> Option<&rustls::Error> {
     let io = inner.downcast_ref::<std::io::Error>()?;
     io.get_ref()?.downcast_ref::<rustls::Error>()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokencache_core::ErrorKind;
+
+    fn opts() -> ConnectOptions {
+        ConnectOptions {
+            username: Some("app".into()),
+            password: Some(Password("s3cret-PASSWORD".into())),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_password_is_redacted() {
+        let debug = format!("{:?}", opts());
+        assert!(debug.contains("<redacted>"), "{debug}");
+        assert!(debug.contains("app"), "{debug}");
+        assert!(!debug.contains("s3cret-PASSWORD"), "{debug}");
+    }
+
+    #[test]
+    fn builder_credentials_override_the_url() {
+        let info = opts()
+            .connection_info("redis://other:urlpass@127.0.0.1:6390/2")
+            .unwrap();
+        assert_eq!(info.redis_settings().username(), Some("app"));
+        assert_eq!(info.redis_settings().password(), Some("s3cret-PASSWORD"));
+        assert_eq!(info.redis_settings().db(), 2);
+        // Without builder credentials, the URL's are used.
+        let info = ConnectOptions::default()
+            .connection_info("redis://other:urlpass@127.0.0.1:6390")
+            .unwrap();
+        assert_eq!(info.redis_settings().username(), Some("other"));
+        assert_eq!(info.redis_settings().password(), Some("urlpass"));
+    }
+
+    #[test]
+    fn bad_urls_and_fragments_are_config_errors() {
+        for url in [
+            "http://127.0.0.1",
+            "not a url",
+            "rediss://127.0.0.1:6390/#insecure",
+        ] {
+            let err = opts().connection_info(url).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn noauth_at_connect_is_a_config_error() {
+        let e =
+            redis::make_extension_error("NOAUTH".into(), Some("Authentication required.".into()));
+        assert_eq!(e.code(), Some("NOAUTH"));
+        let err = map_connect_error(e);
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(!err.is_temporary());
+    }
+}
