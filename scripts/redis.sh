@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs a command with real Redis servers: one standalone redis-server and a 3-master
-# Redis Cluster, on free loopback ports, in temporary folders. Stops them (by their
-# process ids) when the command ends, also on failure or interrupt.
+# Runs a command with real Redis servers: one standalone redis-server, a 3-master
+# Redis Cluster, and a TLS-only server with an ACL user (its CA and certificate made
+# with openssl for this run), on free loopback ports, in temporary folders. Stops them
+# (by their process ids) when the command ends, also on failure or interrupt.
 #
 #   scripts/redis.sh cargo test -p tokencache-redis
 #   scripts/redis.sh cargo bench -p tokencache-benches --bench redis
@@ -10,7 +11,11 @@
 #   TOKENCACHE_REDIS_URL=redis://127.0.0.1:P
 #   TOKENCACHE_REDIS_CLUSTER_URLS=redis://127.0.0.1:P1,redis://127.0.0.1:P2,redis://127.0.0.1:P3
 #   TOKENCACHE_REDIS_SERVER=/path/to/redis-server (the fault test starts its own servers)
-# Installs redis-server and redis-tools with apt-get when they are missing.
+#   TOKENCACHE_REDIS_TLS_URL=rediss://127.0.0.1:P (TLS only; no anonymous access)
+#   TOKENCACHE_REDIS_TLS_CA=/path/to/ca.crt (the CA that signed the server's certificate)
+#   TOKENCACHE_REDIS_TLS_USER, TOKENCACHE_REDIS_TLS_PASSWORD (the ACL user of that server;
+#   the password is random for each run)
+# Installs redis-server, redis-tools and openssl with apt-get when they are missing.
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -20,10 +25,11 @@ fi
 
 log() { echo "redis.sh: $*" >&2; }
 
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-    log "installing redis-server and redis-tools"
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1 \
+    || ! command -v openssl >/dev/null 2>&1; then
+    log "installing redis-server, redis-tools and openssl"
     apt-get update >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server redis-tools >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server redis-tools openssl >/dev/null
 fi
 REDIS_SERVER="$(command -v redis-server)"
 
@@ -65,19 +71,27 @@ free_port() {
     return 1
 }
 
-# start_server NAME [extra redis-server args...]; prints the port.
+# start_server NAME [extra redis-server args...]; prints the port. With TLS_ARGS set (an
+# array of redis-cli options), the port is a TLS-only port and the health check uses them.
+TLS_ARGS=()
 start_server() {
     local name=$1
     shift
-    local dir="$WORK/$name" port pid
+    local dir="$WORK/$name" port pid listen
     mkdir -p "$dir"
     for _ in $(seq 1 10); do
         port="$(free_port)"
-        if "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --daemonize yes --save '' \
+        if [ "${#TLS_ARGS[@]}" -eq 0 ]; then
+            listen=(--port "$port")
+        else
+            listen=(--port 0 --tls-port "$port")
+        fi
+        if "$REDIS_SERVER" "${listen[@]}" --bind 127.0.0.1 --daemonize yes --save '' \
             --appendonly no --dir "$dir" --pidfile "$dir/redis.pid" \
             --logfile "$dir/redis.log" "$@" >/dev/null; then
             for _ in $(seq 1 100); do
-                if [ -s "$dir/redis.pid" ] && redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+                if [ -s "$dir/redis.pid" ] \
+                    && redis-cli "${TLS_ARGS[@]}" -p "$port" ping 2>/dev/null | grep -q PONG; then
                     pid="$(cat "$dir/redis.pid")"
                     PIDS+=("$pid")
                     echo "$port"
@@ -127,10 +141,41 @@ for port in "${CLUSTER_PORTS[@]}"; do
     fi
 done
 
+# The TLS server: a CA and a server certificate (for 127.0.0.1 and localhost) made for
+# this run; the default user is off, only the ACL user `tokencache` may log in.
+TLS_DIR="$WORK/tls"
+mkdir -p "$TLS_DIR"
+(
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=tokencache test CA" -keyout ca.key -out ca.crt
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile server.ext -out server.crt
+) >"$WORK/openssl.log" 2>&1 || {
+    log "openssl could not make the test certificates:"
+    cat "$WORK/openssl.log" >&2
+    exit 1
+}
+TLS_USER=tokencache
+TLS_PASSWORD="$(openssl rand -hex 16)"
+TLS_ARGS=(--tls --cacert "$TLS_DIR/ca.crt" --user "$TLS_USER" --pass "$TLS_PASSWORD" --no-auth-warning)
+start_server tls --tls-cert-file "$TLS_DIR/server.crt" --tls-key-file "$TLS_DIR/server.key" \
+    --tls-ca-cert-file "$TLS_DIR/ca.crt" --tls-auth-clients no \
+    --user default off --user "$TLS_USER" on ">$TLS_PASSWORD" '~*' '&*' +@all >"$WORK/port.tls"
+TLS_ARGS=()
+TLS_PORT="$(cat "$WORK/port.tls")"
+
 export TOKENCACHE_REDIS_URL="redis://127.0.0.1:$STANDALONE_PORT"
 export TOKENCACHE_REDIS_CLUSTER_URLS="redis://127.0.0.1:${CLUSTER_PORTS[0]},redis://127.0.0.1:${CLUSTER_PORTS[1]},redis://127.0.0.1:${CLUSTER_PORTS[2]}"
 export TOKENCACHE_REDIS_SERVER="$REDIS_SERVER"
-log "standalone $TOKENCACHE_REDIS_URL; cluster $TOKENCACHE_REDIS_CLUSTER_URLS"
+export TOKENCACHE_REDIS_TLS_URL="rediss://127.0.0.1:$TLS_PORT"
+export TOKENCACHE_REDIS_TLS_CA="$TLS_DIR/ca.crt"
+export TOKENCACHE_REDIS_TLS_USER="$TLS_USER"
+export TOKENCACHE_REDIS_TLS_PASSWORD="$TLS_PASSWORD"
+log "standalone $TOKENCACHE_REDIS_URL; cluster $TOKENCACHE_REDIS_CLUSTER_URLS; TLS $TOKENCACHE_REDIS_TLS_URL"
 
 # Not exec: the trap must stop the servers when the command ends.
 "$@"

@@ -5,14 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
+use redis::aio::ConnectionManagerConfig;
 use tokencache_core::{
     async_trait, decode_or_miss, Cache, Cacheable, Clock, Error, JsonCodec, Result, Retention,
     SystemClock, ValueCodec,
 };
 
-use crate::conn::{Inner, RedisConnection};
+use crate::conn::{map_connect_error, ConnectOptions, Inner, Password, RedisConnection};
 use crate::error::{map_redis_error, timed_out};
 use crate::scripts;
 
@@ -30,7 +29,8 @@ const KEY_ROOT: &str = "tokencache:";
 /// Redis Cluster.
 ///
 /// - Values are stored with a [`ValueCodec`] (default [`JsonCodec`]: the auth0-spa-js
-///   JSON) at `tokencache:{namespace}:v:<cache key>`.
+///   JSON) at `tokencache:{namespace}:v:<cache key>`, the key the codec is given: an
+///   encrypting codec binds each value to its namespace and cache key.
 /// - The namespace's keys are kept in a sorted set, `tokencache:{namespace}:i`, updated
 ///   atomically with the entries by Lua scripts, so [`Cache::all_keys`] and
 ///   [`Cache::keys_with_prefix`] (`ZRANGEBYLEX`) cost what the namespace holds, not what
@@ -118,6 +118,7 @@ pub struct RedisCacheBuilder {
     codec: Arc<dyn ValueCodec>,
     retention: Retention,
     grace: Duration,
+    conn_opts: ConnectOptions,
 }
 
 impl fmt::Debug for RedisCacheBuilder {
@@ -130,6 +131,7 @@ impl fmt::Debug for RedisCacheBuilder {
             .field("codec", &self.codec)
             .field("refresh_token_retention", &self.retention)
             .field("expiry_grace", &self.grace)
+            .field("connection", &self.conn_opts)
             .finish()
     }
 }
@@ -145,7 +147,42 @@ impl RedisCacheBuilder {
             codec: Arc::new(JsonCodec),
             retention: Retention::NEVER,
             grace: DEFAULT_EXPIRY_GRACE,
+            conn_opts: ConnectOptions::default(),
         }
+    }
+
+    /// The ACL user to authenticate as (`AUTH username password`); overrides a user in
+    /// the URL (`redis://user:password@host`). Without a user, `AUTH password` logs in as
+    /// the `default` user.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.conn_opts.username = Some(username.into());
+        self
+    }
+
+    /// The password to authenticate with; overrides a password in the URL. It never
+    /// appears in `Debug` output, errors or logs; a wrong one is an
+    /// [`ErrorKind::Config`](tokencache_core::ErrorKind::Config) error at connect.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.conn_opts.password = Some(Password(password.into()));
+        self
+    }
+
+    /// Trust the certificate authority in `pem` (one or more PEM certificates) for
+    /// `rediss://` servers, instead of the system's roots. Certificates are always
+    /// verified, host name included: there is no option to turn that off, and a URL
+    /// asking for it (`#insecure`) is refused. Requires the `tls` feature.
+    #[cfg(feature = "tls")]
+    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.conn_opts.ca = Some(crate::conn::CaSource::Pem(pem.into()));
+        self
+    }
+
+    /// As [`tls_ca_pem`](Self::tls_ca_pem), from a PEM file read at connect time.
+    /// Requires the `tls` feature.
+    #[cfg(feature = "tls")]
+    pub fn tls_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.conn_opts.ca = Some(crate::conn::CaSource::File(path.into()));
+        self
     }
 
     /// Time allowed to establish a connection (default 5 s), also for each reconnection attempt.
@@ -191,11 +228,12 @@ impl RedisCacheBuilder {
         self
     }
 
-    /// Connects to the standalone server at `url` (`redis://[:password@]host:port[/db]`).
+    /// Connects to the standalone server at `url`
+    /// (`redis://[[user]:password@]host:port[/db]`, or `rediss://` for TLS with the `tls`
+    /// feature).
     pub async fn connect(self, url: &str) -> Result<RedisCache> {
         let names = Names::new(&self.namespace)?;
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::config("invalid redis URL").with_source(e))?;
+        let client = self.conn_opts.standalone_client(url)?;
         // Reconnection attempts are short and few: a command waits for the reconnection
         // in progress, and a failed reconnection is retried by the next command.
         let config = ConnectionManagerConfig::new()
@@ -206,11 +244,11 @@ impl RedisCacheBuilder {
             .set_number_of_retries(2);
         let manager = tokio::time::timeout(
             self.connect_timeout,
-            ConnectionManager::new_with_config(client, config),
+            crate::conn::open_standalone(client, config),
         )
         .await
         .map_err(|_| timed_out("connect"))?
-        .map_err(|e| map_redis_error("connect", e))?;
+        .map_err(map_connect_error)?;
         tracing::debug!(namespace = %self.namespace, "connected to redis");
         Ok(self.build(RedisConnection(Inner::Standalone(manager)), names))
     }
@@ -226,7 +264,9 @@ impl RedisCacheBuilder {
         if nodes.is_empty() {
             return Err(Error::config("no redis cluster node given"));
         }
-        let client = ClusterClientBuilder::new(nodes)
+        let client = self
+            .conn_opts
+            .cluster_builder(nodes)?
             .connection_timeout(self.connect_timeout)
             .response_timeout(self.command_timeout)
             .retries(3)
@@ -237,7 +277,7 @@ impl RedisCacheBuilder {
         let conn = tokio::time::timeout(self.connect_timeout, client.get_async_connection())
             .await
             .map_err(|_| timed_out("connect"))?
-            .map_err(|e| map_redis_error("connect", e))?;
+            .map_err(map_connect_error)?;
         tracing::debug!(namespace = %self.namespace, "connected to redis cluster");
         Ok(self.build(RedisConnection(Inner::Cluster(conn)), names))
     }
@@ -434,7 +474,9 @@ impl Cache for RedisCache {
             .run("get", async move { cmd.query_async(&mut conn).await })
             .await?;
         match bytes {
-            Some(b) => decode_or_miss(self.codec.as_ref(), key, &b),
+            // The codec sees the full storage key (namespace included): an encrypting
+            // codec binds the value to it, so a value copied elsewhere does not decrypt.
+            Some(b) => decode_or_miss(self.codec.as_ref(), &self.storage_key(key), &b),
             None => Ok(None),
         }
     }
@@ -445,7 +487,7 @@ impl Cache for RedisCache {
             Ttl::Millis(ms) => ms,
             Ttl::Expired => -1,
         };
-        let bytes = self.codec.encode(key, &value)?;
+        let bytes = self.codec.encode(&self.storage_key(key), &value)?;
         let mut conn = self.conn.clone();
         let mut inv = scripts::SET.key(&self.index_key);
         inv.key(self.storage_key(key)).arg(key).arg(bytes).arg(ttl);
