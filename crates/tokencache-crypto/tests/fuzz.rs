@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 
 use proptest::prelude::*;
 use tokencache_core::{
-    decode_or_miss, CacheEntry, Cacheable, EntryBody, ErrorKind, JsonCodec, ValueCodec,
-    WrappedCacheEntry,
+    decode_or_miss, CacheEntry, Cacheable, EntryBody, ErrorKind, JsonCodec, TextCodec, ValueCodec,
+    WrappedCacheEntry, TEXT_MARKER,
 };
-use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing, TextCodec, TEXT_MARKER};
+use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 
 fn cases() -> u32 {
     std::env::var("TOKENCACHE_FUZZ_CASES")
