@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with real Redis servers: one standalone redis-server, a 3-master
-# Redis Cluster, and a TLS-only server with an ACL user (its CA and certificate made
-# with openssl for this run), on free loopback ports, in temporary folders. Stops them
+# Redis Cluster, and a TLS-only server and 3-master cluster with an ACL user (their CA
+# and certificate made with openssl for this run), on free loopback ports, in temporary folders. Stops them
 # (by their process ids) when the command ends, also on failure or interrupt.
 #
 #   scripts/redis.sh cargo test -p tokencache-redis
@@ -12,6 +12,7 @@
 #   TOKENCACHE_REDIS_CLUSTER_URLS=redis://127.0.0.1:P1,redis://127.0.0.1:P2,redis://127.0.0.1:P3
 #   TOKENCACHE_REDIS_SERVER=/path/to/redis-server (the fault test starts its own servers)
 #   TOKENCACHE_REDIS_TLS_URL=rediss://127.0.0.1:P (TLS only; no anonymous access)
+#   TOKENCACHE_REDIS_TLS_CLUSTER_URLS=rediss://127.0.0.1:P1,... (the same, a cluster)
 #   TOKENCACHE_REDIS_TLS_CA=/path/to/ca.crt (the CA that signed the server's certificate)
 #   TOKENCACHE_REDIS_TLS_USER, TOKENCACHE_REDIS_TLS_PASSWORD (the ACL user of that server;
 #   the password is random for each run)
@@ -113,36 +114,50 @@ start_server() {
 start_server standalone >"$WORK/port.standalone"
 STANDALONE_PORT="$(cat "$WORK/port.standalone")"
 
-CLUSTER_PORTS=()
-for i in 1 2 3; do
-    start_server "cluster$i" --cluster-enabled yes --cluster-config-file "$WORK/cluster$i/nodes.conf" \
-        --cluster-node-timeout 2000 >"$WORK/port.cluster$i"
-    CLUSTER_PORTS+=("$(cat "$WORK/port.cluster$i")")
-done
-
-redis-cli --cluster create "127.0.0.1:${CLUSTER_PORTS[0]}" "127.0.0.1:${CLUSTER_PORTS[1]}" \
-    "127.0.0.1:${CLUSTER_PORTS[2]}" --cluster-replicas 0 --cluster-yes >"$WORK/cluster-create.log" 2>&1 || {
-    log "redis-cli --cluster create failed:"
-    cat "$WORK/cluster-create.log" >&2
-    exit 1
-}
-for port in "${CLUSTER_PORTS[@]}"; do
-    ok=""
-    for _ in $(seq 1 200); do
-        if redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
-            ok=1
-            break
-        fi
-        sleep 0.05
+# start_cluster NAME [extra redis-server args...]: a 3-master cluster (health checks and
+# `redis-cli --cluster create` with TLS_ARGS); its ports in CLUSTER_PORTS.
+start_cluster() {
+    local name=$1
+    shift
+    CLUSTER_PORTS=()
+    local i port ok
+    for i in 1 2 3; do
+        start_server "$name$i" --cluster-enabled yes \
+            --cluster-config-file "$WORK/$name$i/nodes.conf" --cluster-node-timeout 2000 \
+            "$@" >"$WORK/port.$name$i"
+        CLUSTER_PORTS+=("$(cat "$WORK/port.$name$i")")
     done
-    if [ -z "$ok" ]; then
-        log "cluster node on port $port never reached cluster_state:ok"
+    # (bounded: redis-cli waits for ever for nodes that cannot join)
+    timeout 60 redis-cli "${TLS_ARGS[@]}" --cluster create "127.0.0.1:${CLUSTER_PORTS[0]}" \
+        "127.0.0.1:${CLUSTER_PORTS[1]}" "127.0.0.1:${CLUSTER_PORTS[2]}" \
+        --cluster-replicas 0 --cluster-yes >"$WORK/$name-create.log" 2>&1 || {
+        log "redis-cli --cluster create ($name) failed:"
+        cat "$WORK/$name-create.log" >&2
         exit 1
-    fi
-done
+    }
+    for port in "${CLUSTER_PORTS[@]}"; do
+        ok=""
+        for _ in $(seq 1 200); do
+            if redis-cli "${TLS_ARGS[@]}" -p "$port" cluster info 2>/dev/null \
+                | grep -q 'cluster_state:ok'; then
+                ok=1
+                break
+            fi
+            sleep 0.05
+        done
+        if [ -z "$ok" ]; then
+            log "$name node on port $port never reached cluster_state:ok"
+            exit 1
+        fi
+    done
+}
 
-# The TLS server: a CA and a server certificate (for 127.0.0.1 and localhost) made for
-# this run; the default user is off, only the ACL user `tokencache` may log in.
+start_cluster cluster
+PLAIN_CLUSTER_PORTS=("${CLUSTER_PORTS[@]}")
+
+# The TLS servers: a CA and a certificate (for 127.0.0.1 and localhost; also a client
+# certificate, as cluster nodes authenticate each other on the bus) made for this run; the
+# default user is off, only the ACL user `tokencache` may log in.
 TLS_DIR="$WORK/tls"
 mkdir -p "$TLS_DIR"
 (
@@ -151,7 +166,7 @@ mkdir -p "$TLS_DIR"
         -subj "/CN=tokencache test CA" -keyout ca.key -out ca.crt
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
         -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >server.ext
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' >server.ext
     openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
         -extfile server.ext -out server.crt
 ) >"$WORK/openssl.log" 2>&1 || {
@@ -162,20 +177,25 @@ mkdir -p "$TLS_DIR"
 TLS_USER=tokencache
 TLS_PASSWORD="$(openssl rand -hex 16)"
 TLS_ARGS=(--tls --cacert "$TLS_DIR/ca.crt" --user "$TLS_USER" --pass "$TLS_PASSWORD" --no-auth-warning)
-start_server tls --tls-cert-file "$TLS_DIR/server.crt" --tls-key-file "$TLS_DIR/server.key" \
-    --tls-ca-cert-file "$TLS_DIR/ca.crt" --tls-auth-clients no \
-    --user default off --user "$TLS_USER" on ">$TLS_PASSWORD" '~*' '&*' +@all >"$WORK/port.tls"
-TLS_ARGS=()
+TLS_SERVER_ARGS=(--tls-cert-file "$TLS_DIR/server.crt" --tls-key-file "$TLS_DIR/server.key"
+    --tls-ca-cert-file "$TLS_DIR/ca.crt" --tls-auth-clients no
+    --user default off --user "$TLS_USER" on ">$TLS_PASSWORD" '~*' '&*' +@all)
+start_server tls "${TLS_SERVER_ARGS[@]}" >"$WORK/port.tls"
 TLS_PORT="$(cat "$WORK/port.tls")"
+# A TLS-only cluster with the same user (the cluster bus is TLS too).
+start_cluster tlscluster "${TLS_SERVER_ARGS[@]}" --tls-cluster yes
+TLS_CLUSTER_PORTS=("${CLUSTER_PORTS[@]}")
+TLS_ARGS=()
 
 export TOKENCACHE_REDIS_URL="redis://127.0.0.1:$STANDALONE_PORT"
-export TOKENCACHE_REDIS_CLUSTER_URLS="redis://127.0.0.1:${CLUSTER_PORTS[0]},redis://127.0.0.1:${CLUSTER_PORTS[1]},redis://127.0.0.1:${CLUSTER_PORTS[2]}"
+export TOKENCACHE_REDIS_CLUSTER_URLS="redis://127.0.0.1:${PLAIN_CLUSTER_PORTS[0]},redis://127.0.0.1:${PLAIN_CLUSTER_PORTS[1]},redis://127.0.0.1:${PLAIN_CLUSTER_PORTS[2]}"
 export TOKENCACHE_REDIS_SERVER="$REDIS_SERVER"
 export TOKENCACHE_REDIS_TLS_URL="rediss://127.0.0.1:$TLS_PORT"
+export TOKENCACHE_REDIS_TLS_CLUSTER_URLS="rediss://127.0.0.1:${TLS_CLUSTER_PORTS[0]},rediss://127.0.0.1:${TLS_CLUSTER_PORTS[1]},rediss://127.0.0.1:${TLS_CLUSTER_PORTS[2]}"
 export TOKENCACHE_REDIS_TLS_CA="$TLS_DIR/ca.crt"
 export TOKENCACHE_REDIS_TLS_USER="$TLS_USER"
 export TOKENCACHE_REDIS_TLS_PASSWORD="$TLS_PASSWORD"
-log "standalone $TOKENCACHE_REDIS_URL; cluster $TOKENCACHE_REDIS_CLUSTER_URLS; TLS $TOKENCACHE_REDIS_TLS_URL"
+log "standalone $TOKENCACHE_REDIS_URL; cluster $TOKENCACHE_REDIS_CLUSTER_URLS; TLS $TOKENCACHE_REDIS_TLS_URL; TLS cluster $TOKENCACHE_REDIS_TLS_CLUSTER_URLS"
 
 # Not exec: the trap must stop the servers when the command ends.
 "$@"

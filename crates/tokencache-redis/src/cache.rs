@@ -264,6 +264,7 @@ impl RedisCacheBuilder {
         if nodes.is_empty() {
             return Err(Error::config("no redis cluster node given"));
         }
+        let first_node = nodes[0].clone();
         let client = self
             .conn_opts
             .cluster_builder(nodes)?
@@ -274,10 +275,12 @@ impl RedisCacheBuilder {
             .max_retry_wait(250)
             .build()
             .map_err(|e| Error::config("invalid redis cluster configuration").with_source(e))?;
-        let conn = tokio::time::timeout(self.connect_timeout, client.get_async_connection())
-            .await
-            .map_err(|_| timed_out("connect"))?
-            .map_err(map_connect_error)?;
+        let conn = tokio::time::timeout(
+            self.connect_timeout,
+            crate::conn::open_cluster(client, &self.conn_opts, &first_node),
+        )
+        .await
+        .map_err(|_| timed_out("connect"))??;
         tracing::debug!(namespace = %self.namespace, "connected to redis cluster");
         Ok(self.build(RedisConnection(Inner::Cluster(conn)), names))
     }

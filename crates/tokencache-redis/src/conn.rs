@@ -5,7 +5,7 @@
 use std::fmt;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{
     Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value,
@@ -221,6 +221,33 @@ pub(crate) async fn open_standalone(
     let mut manager = ConnectionManager::new_with_config(client, config).await?;
     let _: String = redis::cmd("PING").query_async(&mut manager).await?;
     Ok(manager)
+}
+
+/// Opens the cluster connection. redis-rs reports a failed initial connection as text
+/// only; on failure, one node is opened alone to find the typed cause (an untrusted
+/// certificate, a wrong password), which is a permanent `Config` error.
+pub(crate) async fn open_cluster(
+    client: ClusterClient,
+    opts: &ConnectOptions,
+    first_node: &str,
+) -> Result<ClusterConnection> {
+    let err = match client.get_async_connection().await {
+        Ok(conn) => return Ok(conn),
+        Err(e) => e,
+    };
+    if let Ok(node) = opts.standalone_client(first_node) {
+        let probe = async {
+            let mut conn = node.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        if let Err(cause) = probe.await {
+            let cause = map_connect_error(cause);
+            if cause.kind() == tokencache_core::ErrorKind::Config {
+                return Err(cause);
+            }
+        }
+    }
+    Err(map_connect_error(err))
 }
 
 /// Maps an error of establishing a connection: a server certificate that TLS rejected is a

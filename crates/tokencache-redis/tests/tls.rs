@@ -100,6 +100,44 @@ async fn connects_with_the_ca_and_round_trips() {
 }
 
 #[tokio::test]
+async fn connects_to_a_tls_cluster() {
+    let s = server();
+    let urls: Vec<String> = var("TOKENCACHE_REDIS_TLS_CLUSTER_URLS")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(urls.len(), 3, "{urls:?}");
+    let cache = builder("tls-cluster")
+        .tls_ca_file(&s.ca)
+        .username(&s.user)
+        .password(&s.password)
+        .connect_cluster(&urls)
+        .await
+        .unwrap();
+    assert!(cache.connection().is_cluster());
+    round_trip(&cache).await;
+
+    // Without the CA, or with a wrong password: Config errors that hide the password.
+    let err = builder("tls-cluster-no-ca")
+        .username(&s.user)
+        .password(&s.password)
+        .connect_cluster(&urls)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
+    assert!(!everything_printed(&err).contains(&s.password));
+    let err = builder("tls-cluster-wrong-pass")
+        .tls_ca_file(&s.ca)
+        .username(&s.user)
+        .password(WRONG_PASSWORD)
+        .connect_cluster(&urls)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
+    assert!(!everything_printed(&err).contains(WRONG_PASSWORD));
+}
+
+#[tokio::test]
 async fn refuses_a_server_whose_ca_is_not_given() {
     let s = server();
     let timeout = Duration::from_secs(3);
