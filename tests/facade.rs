@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use tokencache::{
-    Cache, CacheEntry, CacheKey, CacheLocation, ErrorKind, GetOptions, ManualClock, TokenCache,
-};
+use tokencache::{Cache, CacheEntry, CacheKey, CacheLocation, ErrorKind, GetOptions, ManualClock};
 
 /// A `MakeWriter` that keeps everything logged.
 #[derive(Clone, Default)]
@@ -39,7 +37,7 @@ async fn explicit_cache_wins_over_location_with_a_warning() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let mine: Arc<dyn Cache> = Arc::new(tokencache_core::doc_support::MapCache::default());
-    let manager = TokenCache::builder()
+    let manager = tokencache::builder()
         .client_id("app")
         .cache_location(CacheLocation::Memory)
         .cache(mine.clone())
@@ -75,8 +73,8 @@ async fn explicit_cache_wins_over_location_with_a_warning() {
 #[tokio::test]
 async fn location_alone_and_default_are_memory() {
     for builder in [
-        TokenCache::builder().cache_location(CacheLocation::Memory),
-        TokenCache::builder(),
+        tokencache::builder().cache_location(CacheLocation::Memory),
+        tokencache::builder(),
     ] {
         let manager = builder.client_id("app").build().await.unwrap();
         assert!(manager.cache().lists_keys(), "memory lists its keys");
@@ -94,6 +92,6 @@ async fn location_alone_and_default_are_memory() {
 #[tokio::test]
 async fn custom_cache_without_listing_needs_a_client_id() {
     let mine: Arc<dyn Cache> = Arc::new(tokencache_core::doc_support::MapCache::default());
-    let err = TokenCache::builder().cache(mine).build().await.unwrap_err();
+    let err = tokencache::builder().cache(mine).build().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
 }
