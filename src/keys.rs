@@ -40,8 +40,9 @@ pub enum KeySource {
         /// The variable holding the key's id.
         id_var: String,
     },
-    /// The keys of this ring (the active one encrypts, the others still decrypt).
-    Keys(KeyRing),
+    /// The keys of this ring (the active one encrypts, the others still decrypt); made
+    /// by [`KeySource::keys`].
+    Keys(Box<KeyRing>),
     /// Values go through this codec as they are (it is already bound to whatever it binds).
     Codec(Arc<dyn ValueCodec>),
     /// No encryption: the auth0-spa-js JSON. Only when asked for by name.
@@ -71,7 +72,7 @@ impl KeySource {
 
     /// The keys of `ring`.
     pub fn keys(ring: KeyRing) -> Self {
-        KeySource::Keys(ring)
+        KeySource::Keys(Box::new(ring))
     }
 
     /// Whether values are stored unencrypted.
@@ -89,7 +90,7 @@ impl KeySource {
             KeySource::Env { key_var, id_var } => {
                 env_key(key_var, id_var, 1).map(|k| Some(KeyRing::new(k)))
             }
-            KeySource::Keys(ring) => Ok(Some(ring.clone())),
+            KeySource::Keys(ring) => Ok(Some((**ring).clone())),
             KeySource::Codec(_) => Err(Error::unsupported(
                 "a location with a codec of its own has no key ring",
             )),

@@ -457,3 +457,97 @@ impl fmt::Debug for CacheLocation {
         f.write_str(")")
     }
 }
+
+#[cfg(all(test, feature = "memory", feature = "sqlite", feature = "redis"))]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn parse(s: &str) -> CacheLocation {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn specs_parse_and_show_again() {
+        assert!(matches!(parse("memory"), CacheLocation::Memory));
+        let CacheLocation::Sqlite {
+            path,
+            namespace,
+            keys,
+        } = parse("sqlite:rel.db?ns=app")
+        else {
+            panic!("not sqlite")
+        };
+        assert_eq!((path.to_str(), namespace.as_str()), (Some("rel.db"), "app"));
+        assert_eq!(
+            format!("{keys:?}"),
+            "KeySource::Env(TOKENCACHE_KEY, id from TOKENCACHE_KEY_ID)"
+        );
+        let CacheLocation::Redis { url, namespace, .. } =
+            parse("redis://127.0.0.1:6379/?ns=t1&protocol=resp3")
+        else {
+            panic!("not redis")
+        };
+        assert_eq!(url, "redis://127.0.0.1:6379/?protocol=resp3");
+        assert_eq!(namespace, "t1");
+        let CacheLocation::RedisCluster {
+            urls, namespace, ..
+        } = parse("rediss+cluster://u:pw@h1:7000,h2:7001/?ns=t2")
+        else {
+            panic!("not a cluster")
+        };
+        assert_eq!(urls, ["rediss://u:pw@h1:7000", "rediss://u:pw@h2:7001"]);
+        assert_eq!(namespace, "t2");
+        for (spec, shown) in [
+            ("memory", "memory"),
+            ("sqlite:/tmp/x.db", "sqlite:/tmp/x.db?ns=tokencache"),
+            ("sqlite:x.db?ns=a", "sqlite:x.db?ns=a"),
+            ("redis://h:1/?ns=a", "redis://h:1/?ns=a"),
+            ("rediss://h:1/2?ns=a", "rediss://h:1/2?ns=a"),
+            (
+                "redis+cluster://h1:1,h2:2/?ns=a",
+                "redis+cluster://h1:1,h2:2/?ns=a",
+            ),
+        ] {
+            assert_eq!(parse(spec).to_string(), shown, "{spec}");
+            assert_eq!(parse(shown).to_string(), shown, "{shown} parses back");
+        }
+    }
+
+    #[test]
+    fn bad_specs_are_config_errors() {
+        for bad in [
+            "",
+            "sqlite:",
+            "sqlite:?ns=a",
+            "mem",
+            "http://x",
+            "redis://h:1/",
+            "redis://h:1/?ns=",
+            "redis+cluster://?ns=a",
+            "redis+cluster://h1:1/db/?ns=a",
+        ] {
+            let e = bad.parse::<CacheLocation>().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_password_is_shown() {
+        for spec in [
+            "redis://user:hunter2@h:1/?ns=a",
+            "redis+cluster://user:hunter2@h1:1,h2:2/?ns=a",
+        ] {
+            let l = parse(spec);
+            assert!(!l.to_string().contains("hunter2"), "{l}");
+            assert!(!format!("{l:?}").contains("hunter2"), "{l:?}");
+        }
+    }
+
+    #[test]
+    fn with_keys_replaces_the_key_source() {
+        let l = parse("sqlite:x.db").with_keys(KeySource::Plaintext);
+        assert!(l.keys().is_some_and(KeySource::is_plaintext));
+        assert!(format!("{l:?}").ends_with("KeySource::Plaintext)"), "{l:?}");
+    }
+}

@@ -26,7 +26,7 @@ fn fresh_locations(dir: &std::path::Path) -> Vec<CacheLocation> {
         out.push(CacheLocation::Sqlite {
             path: dir.join(format!("tokens-{n}.db")),
             namespace: "facade-test".to_owned(),
-            keys: tokencache::KeySource::Keys(KeyRing::new(key)),
+            keys: tokencache::KeySource::keys(KeyRing::new(key)),
         });
     }
     #[cfg(feature = "redis")]

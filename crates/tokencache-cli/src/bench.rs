@@ -116,7 +116,7 @@ impl BenchArgs {
             keys: if env_key {
                 KeySource::env()
             } else {
-                KeySource::Keys(KeyRing::new(DataKey::generate(1)?))
+                KeySource::keys(KeyRing::new(DataKey::generate(1)?))
             },
         };
         let redis = self

@@ -10,6 +10,7 @@
 mod auth0;
 mod bench;
 mod exit;
+mod import;
 mod inspect;
 mod migrate;
 mod target;
@@ -124,6 +125,32 @@ enum Command {
         /// Read the new key from this variable (its id from VAR_ID).
         #[arg(long, value_name = "VAR", default_value = "TOKENCACHE_NEW_KEY")]
         new_key_env: String,
+    },
+    /// Read, decrypt and authenticate every value: exit 5 at the first that fails (a
+    /// wrong key, a tampered value).
+    Verify {
+        /// The cache (or --cache / TOKENCACHE_CACHE).
+        #[arg(value_name = "CACHE", value_parser = parse_location)]
+        cache: Option<CacheLocation>,
+        #[command(flatten)]
+        flag: CacheFlag,
+        #[command(flatten)]
+        keys: KeyOpts,
+    },
+    /// Store the values of a JSON dump (storage key -> value, as auth0-spa-js keeps them,
+    /// e.g. its localStorage); creates an SQLite cache; all or nothing.
+    #[command(override_usage = "tokencache import [OPTIONS] [CACHE] <FILE>")]
+    Import {
+        /// The cache (or --cache / TOKENCACHE_CACHE).
+        #[arg(value_name = "CACHE")]
+        first: String,
+        /// The dump file (`-`: standard input).
+        #[arg(value_name = "FILE")]
+        second: Option<String>,
+        #[command(flatten)]
+        flag: CacheFlag,
+        #[command(flatten)]
+        keys: KeyOpts,
     },
     /// Copy every value from one cache to another (creating an SQLite destination),
     /// changing the key or the encryption on the way; all or nothing.
@@ -323,6 +350,42 @@ async fn run(command: Command) -> CliResult {
                 tokencache::KEY_ENV,
                 tokencache::KEY_ID_ENV
             ))
+        }
+        Command::Verify { cache, flag, keys } => {
+            let location = resolve(cache, flag)?.with_keys(keys.source());
+            let cache = target::open_existing(&location).await?;
+            let now_s = SystemClock.now_ms().div_euclid(1000);
+            let bar = migrate::progress(false, 0);
+            let (values, outcome) = migrate::collect(&*cache, &bar, now_s).await?;
+            bar.finish_and_clear();
+            say(format!(
+                "verified {} values; {} expired without a refresh token, {} gone while reading",
+                values.len(),
+                outcome
+                    .skipped
+                    .iter()
+                    .filter(|(_, r)| *r == migrate::SkipReason::Expired)
+                    .count(),
+                outcome
+                    .skipped
+                    .iter()
+                    .filter(|(_, r)| *r == migrate::SkipReason::Gone)
+                    .count(),
+            ))
+        }
+        Command::Import {
+            first,
+            second,
+            flag,
+            keys,
+        } => {
+            let (location, file) = cache_and_key(first, second, flag)?;
+            let values = import::parse(&import::read(file.as_ref())?)?;
+            let location = location.with_keys(keys.source());
+            let bar = migrate::progress(false, values.len() as u64);
+            let n = migrate::write_all(&location, &values, &bar).await;
+            bar.finish_and_clear();
+            say(format!("imported {} values into {location}", n?))
         }
         Command::Migrate(m) => {
             let from = m

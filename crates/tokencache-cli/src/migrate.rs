@@ -83,8 +83,9 @@ pub fn progress(quiet: bool, len: u64) -> ProgressBar {
     bar
 }
 
-/// Reads every value of `from`: the values to copy, and the keys skipped.
-async fn collect(
+/// Reads (and so decrypts and authenticates) every value of `from`: the values to copy,
+/// and the keys skipped.
+pub async fn collect(
     from: &dyn Cache,
     bar: &ProgressBar,
     now_s: i64,
@@ -121,16 +122,26 @@ pub async fn migrate(from: &CacheLocation, to: &CacheLocation, quiet: bool) -> R
         "source read"
     );
 
-    let written = match new_sqlite_file(to) {
-        Some(path) => write_new_file(to, &path, &values, &bar).await,
-        None => {
-            let dst = to.open(clock).await?;
-            write_undoable(&*dst, &values, &bar).await
-        }
-    };
+    let written = write_all(to, &values, &bar).await;
     bar.finish_and_clear();
     outcome.copied = written?;
     Ok(outcome)
+}
+
+/// Writes `values` into `to`, all or nothing: a new SQLite file appears complete or not
+/// at all; any other destination gets back what it held when a write fails.
+pub async fn write_all(
+    to: &CacheLocation,
+    values: &[(String, Cacheable)],
+    bar: &ProgressBar,
+) -> Result<usize> {
+    match new_sqlite_file(to) {
+        Some(path) => write_new_file(to, &path, values, bar).await,
+        None => {
+            let dst = to.open(Arc::new(SystemClock)).await?;
+            write_undoable(&*dst, values, bar).await
+        }
+    }
 }
 
 /// The path of an SQLite destination that does not exist yet.
