@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use tokencache::{CacheLocation, Clock as _, Error, SystemClock, DEFAULT_PREFIX};
 
 use crate::exit::{CliResult, Failure, EXIT_CODES_HELP};
-use crate::target::{cache_and_key, key_source, parse_location, resolve, CacheFlag, KeyOpts};
+use crate::target::{key_source, parse_location, CacheAndArg, CacheArgs};
 
 const AFTER_HELP: &str = "\
 Caches:
@@ -61,13 +61,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List the keys of a cache, sorted.
     Keys {
-        /// The cache (or --cache / TOKENCACHE_CACHE).
-        #[arg(value_name = "CACHE", value_parser = parse_location)]
-        cache: Option<CacheLocation>,
         #[command(flatten)]
-        flag: CacheFlag,
-        #[command(flatten)]
-        keys: KeyOpts,
+        cache: CacheArgs,
         /// Print one JSON array of strings.
         #[arg(long)]
         json: bool,
@@ -76,7 +71,7 @@ enum Command {
     #[command(override_usage = "tokencache show [OPTIONS] [CACHE] <KEY>")]
     Show {
         #[command(flatten)]
-        at: KeyArgs,
+        at: CacheAndArg,
         /// Print tokens and the decoded ID token as stored.
         #[arg(long)]
         reveal: bool,
@@ -88,20 +83,15 @@ enum Command {
     #[command(override_usage = "tokencache remove [OPTIONS] [CACHE] <KEY>")]
     Remove {
         #[command(flatten)]
-        at: KeyArgs,
+        at: CacheAndArg,
         /// Print what would be removed, and remove nothing.
         #[arg(long)]
         dry_run: bool,
     },
     /// Remove every key under the prefix, or one client's keys, and print them.
     Clear {
-        /// The cache (or --cache / TOKENCACHE_CACHE).
-        #[arg(value_name = "CACHE", value_parser = parse_location)]
-        cache: Option<CacheLocation>,
         #[command(flatten)]
-        flag: CacheFlag,
-        #[command(flatten)]
-        keys: KeyOpts,
+        cache: CacheArgs,
         /// Remove only this client's entries and ID token.
         #[arg(long)]
         client: Option<String>,
@@ -115,13 +105,8 @@ enum Command {
     /// Re-encrypt an SQLite cache from its key (TOKENCACHE_KEY) to a new one
     /// (TOKENCACHE_NEW_KEY, id TOKENCACHE_NEW_KEY_ID, default the old id + 1).
     RotateKey {
-        /// The cache (or --cache / TOKENCACHE_CACHE).
-        #[arg(value_name = "CACHE", value_parser = parse_location)]
-        cache: Option<CacheLocation>,
         #[command(flatten)]
-        flag: CacheFlag,
-        #[command(flatten)]
-        keys: KeyOpts,
+        cache: CacheArgs,
         /// Read the new key from this variable (its id from VAR_ID).
         #[arg(long, value_name = "VAR", default_value = "TOKENCACHE_NEW_KEY")]
         new_key_env: String,
@@ -129,47 +114,19 @@ enum Command {
     /// Read, decrypt and authenticate every value: exit 5 at the first that fails (a
     /// wrong key, a tampered value).
     Verify {
-        /// The cache (or --cache / TOKENCACHE_CACHE).
-        #[arg(value_name = "CACHE", value_parser = parse_location)]
-        cache: Option<CacheLocation>,
         #[command(flatten)]
-        flag: CacheFlag,
-        #[command(flatten)]
-        keys: KeyOpts,
+        cache: CacheArgs,
     },
     /// Store the values of a JSON dump (storage key -> value, as auth0-spa-js keeps them,
     /// e.g. its localStorage); creates an SQLite cache; all or nothing.
     #[command(override_usage = "tokencache import [OPTIONS] [CACHE] <FILE>")]
     Import {
-        /// The cache (or --cache / TOKENCACHE_CACHE).
-        #[arg(value_name = "CACHE")]
-        first: String,
-        /// The dump file (`-`: standard input).
-        #[arg(value_name = "FILE")]
-        second: Option<String>,
         #[command(flatten)]
-        flag: CacheFlag,
-        #[command(flatten)]
-        keys: KeyOpts,
+        at: CacheAndArg,
     },
     /// Copy every value from one cache to another (creating an SQLite destination),
     /// changing the key or the encryption on the way; all or nothing.
     Migrate(MigrateArgs),
-}
-
-/// `[CACHE] KEY` of `show` and `remove`.
-#[derive(Debug, Args)]
-struct KeyArgs {
-    /// The cache, then the key; or only the key, with --cache / TOKENCACHE_CACHE.
-    #[arg(value_name = "CACHE")]
-    first: String,
-    /// The full storage key, as `keys` prints it.
-    #[arg(value_name = "KEY")]
-    second: Option<String>,
-    #[command(flatten)]
-    flag: CacheFlag,
-    #[command(flatten)]
-    keys: KeyOpts,
 }
 
 /// Options of `migrate`.
@@ -248,13 +205,8 @@ fn to_json(value: &impl serde::Serialize) -> CliResult<String> {
 async fn run(command: Command) -> CliResult {
     match command {
         Command::Bench(args) => Ok(bench::run(args).await?),
-        Command::Keys {
-            cache,
-            flag,
-            keys,
-            json,
-        } => {
-            let location = resolve(cache, flag)?.with_keys(keys.source());
+        Command::Keys { cache, json } => {
+            let location = cache.location()?;
             let cache = target::open_existing(&location).await?;
             let all = inspect::keys(&*cache).await?;
             if json {
@@ -263,8 +215,8 @@ async fn run(command: Command) -> CliResult {
             all.iter().try_for_each(say)
         }
         Command::Show { at, reveal, json } => {
-            let (location, key) = cache_and_key(at.first, at.second, at.flag)?;
-            let cache = target::open_existing(&location.with_keys(at.keys.source())).await?;
+            let (location, key) = at.resolve()?;
+            let cache = target::open_existing(&location).await?;
             let value = inspect::value(&*cache, &key).await?;
             if json {
                 return say(to_json(&inspect::show_json(&key, &value, reveal)?)?);
@@ -274,8 +226,8 @@ async fn run(command: Command) -> CliResult {
             say(text.trim_end())
         }
         Command::Remove { at, dry_run } => {
-            let (location, key) = cache_and_key(at.first, at.second, at.flag)?;
-            let cache = target::open_existing(&location.with_keys(at.keys.source())).await?;
+            let (location, key) = at.resolve()?;
+            let cache = target::open_existing(&location).await?;
             if inspect::keys(&*cache).await?.binary_search(&key).is_err() {
                 return Err(Failure::not_found("no value at the given key"));
             }
@@ -287,13 +239,11 @@ async fn run(command: Command) -> CliResult {
         }
         Command::Clear {
             cache,
-            flag,
-            keys,
             client,
             prefix,
             dry_run,
         } => {
-            let location = resolve(cache, flag)?.with_keys(keys.source());
+            let location = cache.location()?;
             let cache = target::open_existing(&location).await?;
             if client.as_deref() == Some("") {
                 return Err(Failure::usage("--client needs a client id"));
@@ -315,13 +265,9 @@ async fn run(command: Command) -> CliResult {
             }
             say(format!("{verb} {} keys", removed.len()))
         }
-        Command::RotateKey {
-            cache,
-            flag,
-            keys,
-            new_key_env,
-        } => {
-            let location = resolve(cache, flag)?.with_keys(keys.source());
+        Command::RotateKey { cache, new_key_env } => {
+            let old_keys = cache.keys.source();
+            let location = cache.location()?;
             if !matches!(location, CacheLocation::Sqlite { .. }) {
                 return Err(Error::unsupported(
                     "only an encrypted sqlite cache has a key to rotate",
@@ -329,7 +275,7 @@ async fn run(command: Command) -> CliResult {
                 .into());
             }
             target::require_file(&location)?;
-            let old_id = keys.source().key_ring()?.map_or(0, |r| r.active_id());
+            let old_id = old_keys.key_ring()?.map_or(0, |r| r.active_id());
             let new_id_env = format!("{new_key_env}_ID");
             let default_id = old_id.checked_add(1).ok_or_else(|| {
                 Error::config(format!("set {new_id_env}: the old key id is the largest"))
@@ -351,8 +297,8 @@ async fn run(command: Command) -> CliResult {
                 tokencache::KEY_ID_ENV
             ))
         }
-        Command::Verify { cache, flag, keys } => {
-            let location = resolve(cache, flag)?.with_keys(keys.source());
+        Command::Verify { cache } => {
+            let location = cache.location()?;
             let cache = target::open_existing(&location).await?;
             let now_s = SystemClock.now_ms().div_euclid(1000);
             let bar = migrate::progress(false, 0);
@@ -373,15 +319,9 @@ async fn run(command: Command) -> CliResult {
                     .count(),
             ))
         }
-        Command::Import {
-            first,
-            second,
-            flag,
-            keys,
-        } => {
-            let (location, file) = cache_and_key(first, second, flag)?;
+        Command::Import { at } => {
+            let (location, file) = at.resolve()?;
             let values = import::parse(&import::read(file.as_ref())?)?;
-            let location = location.with_keys(keys.source());
             let bar = migrate::progress(false, values.len() as u64);
             let n = migrate::write_all(&location, &values, &bar).await;
             bar.finish_and_clear();

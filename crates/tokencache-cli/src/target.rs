@@ -44,6 +44,51 @@ pub fn key_source(var: &str, plaintext: bool) -> KeySource {
     }
 }
 
+/// `[CACHE]`: a command's cache, and where its key comes from.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The cache (or --cache / TOKENCACHE_CACHE).
+    #[arg(value_name = "CACHE", value_parser = parse_location)]
+    cache: Option<CacheLocation>,
+    #[command(flatten)]
+    flag: CacheFlag,
+    /// Where the key comes from.
+    #[command(flatten)]
+    pub keys: KeyOpts,
+}
+
+impl CacheArgs {
+    /// The location, with its key source.
+    pub fn location(self) -> CliResult<CacheLocation> {
+        Ok(resolve(self.cache, self.flag)?.with_keys(self.keys.source()))
+    }
+}
+
+/// `[CACHE] ARG`: the cache (unless --cache or TOKENCACHE_CACHE names it) and a key or
+/// file, and where the cache's key comes from.
+#[derive(Debug, Args)]
+pub struct CacheAndArg {
+    /// The cache, then the argument; or only the argument, with --cache / TOKENCACHE_CACHE.
+    #[arg(value_name = "CACHE")]
+    first: String,
+    /// The full storage key, as `keys` prints it (show, remove); the dump file, `-` for
+    /// standard input (import).
+    #[arg(value_name = "ARG")]
+    second: Option<String>,
+    #[command(flatten)]
+    flag: CacheFlag,
+    #[command(flatten)]
+    keys: KeyOpts,
+}
+
+impl CacheAndArg {
+    /// The location, with its key source, and the argument.
+    pub fn resolve(self) -> CliResult<(CacheLocation, String)> {
+        let (location, arg) = cache_and_key(self.first, self.second, self.flag)?;
+        Ok((location.with_keys(self.keys.source()), arg))
+    }
+}
+
 /// Parses a cache location for clap.
 pub fn parse_location(s: &str) -> Result<CacheLocation, String> {
     s.parse::<CacheLocation>()
@@ -51,7 +96,7 @@ pub fn parse_location(s: &str) -> Result<CacheLocation, String> {
 }
 
 /// The location of a command: the positional one, else `--cache` / `TOKENCACHE_CACHE`.
-pub fn resolve(positional: Option<CacheLocation>, flag: CacheFlag) -> CliResult<CacheLocation> {
+fn resolve(positional: Option<CacheLocation>, flag: CacheFlag) -> CliResult<CacheLocation> {
     positional.or(flag.flag).ok_or_else(|| {
         Failure::usage(
             "no cache given: name it (e.g. sqlite:tokens.db), or set --cache or TOKENCACHE_CACHE",
@@ -79,7 +124,7 @@ pub async fn open_existing(location: &CacheLocation) -> CliResult<Arc<dyn Cache>
 
 /// `[CACHE] KEY`: with two positionals, the cache and the key; with one, the key, the
 /// cache coming from `--cache` / `TOKENCACHE_CACHE`.
-pub fn cache_and_key(
+fn cache_and_key(
     first: String,
     second: Option<String>,
     flag: CacheFlag,
