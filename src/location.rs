@@ -14,7 +14,7 @@ use crate::KeySource;
 pub const DEFAULT_SQLITE_NAMESPACE: &str = "tokencache";
 
 /// Where a built-in cache keeps the tokens: auth0-spa-js's `cacheLocation`, plus the
-/// native stores, each with the [`KeySource`] of its encryption key, so that a location
+/// native stores, each with the `KeySource` of its encryption key, so that a location
 /// holds everything it needs to [open](CacheLocation::open).
 ///
 /// Each variant exists when its backend feature is on (and, for browser storage, on
@@ -22,8 +22,8 @@ pub const DEFAULT_SQLITE_NAMESPACE: &str = "tokencache";
 ///
 /// A location parses from a spec string ([`FromStr`]) and shows as one ([`fmt::Display`],
 /// without passwords). The key source is never part of the string: a parsed SQLite or
-/// Redis location takes its key from `TOKENCACHE_KEY` ([`KeySource::env`]); change it
-/// with [`CacheLocation::with_keys`].
+/// Redis location takes its key from `TOKENCACHE_KEY` (`KeySource::env()`); change it
+/// with `CacheLocation::with_keys`.
 ///
 /// | spec | location |
 /// |---|---|
@@ -213,7 +213,7 @@ impl CacheLocation {
     }
 
     /// Re-encrypts every value of an SQLite location under `new_key`: the location's own
-    /// key (its [`KeySource`]) decrypts, `new_key` encrypts, in one transaction. Returns
+    /// key (its [`KeySource`](crate::KeySource)) decrypts, `new_key` encrypts, in one transaction. Returns
     /// how many values were rewritten. Afterwards the location opens with `new_key` only.
     ///
     /// A missing file is an [`ErrorKind::Config`](crate::ErrorKind::Config) error, other

@@ -17,13 +17,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tokencache_benches::workloads::{frozen_clock, set_key, Op, Prepared, Workload};
+use tokencache_benches::workloads::{frozen_clock, set_key, Op, Prepared, Workload, SUBSET_SIZES};
 use tokencache_benches::{bench_workloads, criterion, runtime, set_value, Group};
 use tokencache_core::{Cache, JsonCodec, ValueCodec};
 use tokencache_redis::redis::{self, aio::ConnectionLike};
 use tokencache_redis::RedisCache;
 
-const SIZES: [usize; 3] = [10, 100, 1_000];
 const TASKS: usize = 64;
 const GETS_PER_TASK: u64 = 50;
 
@@ -107,7 +106,7 @@ fn workloads(c: &mut Criterion) {
         c,
         &rt,
         "redis",
-        &Workload::standard_set(&SIZES),
+        &Workload::standard_set(&SUBSET_SIZES),
         |clock| {
             let ns = namespace(&format!("w{}", opened.len()));
             let cache = RedisCache::builder(ns)

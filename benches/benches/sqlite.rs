@@ -18,14 +18,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rusqlite::{params, Connection, OptionalExtension};
-use tokencache_benches::workloads::{Op, Prepared, Workload};
+use tokencache_benches::workloads::{Op, Prepared, Workload, SUBSET_SIZES};
 use tokencache_benches::{bench_workloads, criterion, runtime, Group};
 use tokencache_core::{Cache, ValueCodec};
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache_sqlite::SqliteCache;
-
-/// The workloads that fit an SQLite run of a few minutes.
-const SIZES: [usize; 3] = [10, 100, 1_000];
 
 fn codec() -> Arc<EncryptedCodec> {
     Arc::new(EncryptedCodec::new(
@@ -153,7 +150,7 @@ fn workloads(c: &mut Criterion) {
         c,
         &rt,
         "sqlite",
-        &Workload::standard_set(&SIZES),
+        &Workload::standard_set(&SUBSET_SIZES),
         |clock| {
             let path = dir
                 .path()

@@ -12,7 +12,7 @@ use crate::exit::{CliResult, Failure};
 #[derive(Debug, Args)]
 pub struct CacheFlag {
     /// The cache, when not given as the positional CACHE.
-    #[arg(long = "cache", short = 'c', env = "TOKENCACHE_CACHE", value_name = "CACHE", value_parser = parse_location)]
+    #[arg(long = "cache", short = 'c', env = "TOKENCACHE_CACHE", hide_env_values = true, value_name = "CACHE", value_parser = parse_location)]
     flag: Option<CacheLocation>,
 }
 
