@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use tokencache_benches::workloads::{frozen_clock, set_key, Op, Prepared, Workload, SUBSET_SIZES};
-use tokencache_benches::{bench_workloads, criterion, runtime, set_value, Group};
+use tokencache_benches::{bench_workloads, criterion, current_thread_runtime, set_value, Group};
 use tokencache_core::{Cache, CacheKey, Cacheable, DEFAULT_PREFIX, SEPARATOR};
 use tokencache_memory::MemoryCache;
 
@@ -31,7 +31,7 @@ fn listing_prefix(key: &CacheKey) -> String {
 }
 
 fn workloads(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = current_thread_runtime();
     let baseline = |g: &mut Group<'_>, p: &Prepared, cache: &Arc<MemoryCache>| {
         let key = p.key().clone();
         match p.workload().op {

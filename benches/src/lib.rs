@@ -22,8 +22,17 @@ pub use tokencache_workloads as workloads;
 /// A criterion group of one workload on one backend.
 pub type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
+/// A single-threaded tokio runtime: for in-process caches, whose operations never wait
+/// on another thread (as the memory backend's criterion groups had it before).
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// A multi-threaded tokio runtime with two workers (the machines these run on have two
-/// cores).
+/// cores): for backends that answer from other threads or over the network.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
