@@ -261,6 +261,66 @@ async fn write_undoable(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokencache::doc_support::MapCache;
+    use tokencache::{async_trait, KeyManifestEntry};
+
+    /// A map whose writes to `broken` fail, as a store that goes away half-way would.
+    #[derive(Default)]
+    struct FailsAt {
+        map: MapCache,
+        broken: &'static str,
+    }
+
+    #[async_trait]
+    impl Cache for FailsAt {
+        async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
+            self.map.get(key).await
+        }
+        async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
+            if key == self.broken {
+                return Err(Error::unavailable("the store went away"));
+            }
+            self.map.set(key, value).await
+        }
+        async fn remove(&self, key: &str) -> Result<()> {
+            self.map.remove(key).await
+        }
+    }
+
+    fn manifest(keys: &[&str]) -> Cacheable {
+        Cacheable::from(KeyManifestEntry {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_puts_the_destination_back() {
+        let dst = FailsAt {
+            broken: "k3",
+            ..FailsAt::default()
+        };
+        dst.set("k1", manifest(&["old"])).await.unwrap();
+        let values: Vec<(String, Cacheable)> = ["k1", "k2", "k3"]
+            .iter()
+            .map(|k| (k.to_string(), manifest(&["new"])))
+            .collect();
+        let e = write_undoable(&dst, &values, &ProgressBar::hidden())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), tokencache::ErrorKind::Unavailable);
+        assert_eq!(dst.get("k1").await.unwrap(), Some(manifest(&["old"])));
+        assert_eq!(dst.get("k2").await.unwrap(), None);
+
+        let dst = FailsAt {
+            broken: "none",
+            ..FailsAt::default()
+        };
+        let n = write_undoable(&dst, &values, &ProgressBar::hidden())
+            .await
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(dst.get("k3").await.unwrap(), Some(manifest(&["new"])));
+    }
 
     #[test]
     fn summary_counts_each_reason() {
