@@ -21,11 +21,12 @@ fn fresh_locations(dir: &std::path::Path) -> Vec<CacheLocation> {
     ];
     #[cfg(feature = "sqlite")]
     {
-        use tokencache::crypto::{DataKey, EncryptedCodec, KeyRing};
+        use tokencache::crypto::{DataKey, KeyRing};
         let key = DataKey::generate(1).expect("random key");
         out.push(CacheLocation::Sqlite {
             path: dir.join(format!("tokens-{n}.db")),
-            codec: Arc::new(EncryptedCodec::new(KeyRing::new(key), "facade-test")),
+            namespace: "facade-test".to_owned(),
+            keys: tokencache::KeySource::keys(KeyRing::new(key)),
         });
     }
     #[cfg(feature = "redis")]
@@ -35,7 +36,7 @@ fn fresh_locations(dir: &std::path::Path) -> Vec<CacheLocation> {
         out.push(CacheLocation::Redis {
             url,
             namespace: format!("facade-{}-{n}", std::process::id()),
-            codec: None,
+            keys: tokencache::KeySource::Plaintext,
         });
     }
     out

@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use tokencache::{
-    Cache, CacheEntry, CacheKey, CacheLocation, ErrorKind, GetOptions, ManualClock, TokenCache,
-};
+use tokencache::{Cache, CacheEntry, CacheKey, CacheLocation, ErrorKind, GetOptions, ManualClock};
 
 /// A `MakeWriter` that keeps everything logged.
 #[derive(Clone, Default)]
@@ -39,7 +37,7 @@ async fn explicit_cache_wins_over_location_with_a_warning() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let mine: Arc<dyn Cache> = Arc::new(tokencache_core::doc_support::MapCache::default());
-    let manager = TokenCache::builder()
+    let manager = tokencache::builder()
         .client_id("app")
         .cache_location(CacheLocation::Memory)
         .cache(mine.clone())
@@ -75,8 +73,8 @@ async fn explicit_cache_wins_over_location_with_a_warning() {
 #[tokio::test]
 async fn location_alone_and_default_are_memory() {
     for builder in [
-        TokenCache::builder().cache_location(CacheLocation::Memory),
-        TokenCache::builder(),
+        tokencache::builder().cache_location(CacheLocation::Memory),
+        tokencache::builder(),
     ] {
         let manager = builder.client_id("app").build().await.unwrap();
         assert!(manager.cache().lists_keys(), "memory lists its keys");
@@ -94,6 +92,57 @@ async fn location_alone_and_default_are_memory() {
 #[tokio::test]
 async fn custom_cache_without_listing_needs_a_client_id() {
     let mine: Arc<dyn Cache> = Arc::new(tokencache_core::doc_support::MapCache::default());
-    let err = TokenCache::builder().cache(mine).build().await.unwrap_err();
+    let err = tokencache::builder().cache(mine).build().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
+}
+
+/// A location parsed from a spec opens, and keeps values where a second open finds them.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_parsed_sqlite_location_opens_with_its_key_source() {
+    use tokencache::crypto::{DataKey, KeyRing};
+    use tokencache::{KeySource, SystemClock};
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("sqlite:{}?ns=app", dir.path().join("t.db").display());
+    let location: CacheLocation = spec.parse().unwrap();
+    // The default source is TOKENCACHE_KEY; this test gives its own ring instead.
+    let ring = KeyRing::new(DataKey::generate(1).unwrap());
+    let location = location.with_keys(KeySource::keys(ring.clone()));
+    let manager = tokencache::builder()
+        .cache_location(location.clone())
+        .build()
+        .await
+        .unwrap();
+    manager
+        .set(CacheEntry::new("app", "aud", "openid", "at", 60.0))
+        .await
+        .unwrap();
+    drop(manager);
+    let cache = location.open(Arc::new(SystemClock)).await.unwrap();
+    assert_eq!(
+        cache.all_keys().await.unwrap(),
+        Some(vec!["@@auth0spajs@@::app::aud::openid".to_owned()])
+    );
+    // Another key, or no encryption, does not read the values.
+    let other = location
+        .clone()
+        .with_keys(KeySource::keys(KeyRing::new(DataKey::generate(1).unwrap())));
+    let err = match other.open(Arc::new(SystemClock)).await {
+        Ok(c) => c.get("@@auth0spajs@@::app::aud::openid").await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    // Re-keying: afterwards only the new key reads.
+    let new_key = DataKey::generate(2).unwrap();
+    assert_eq!(location.rotate_key(new_key.clone()).await.unwrap(), 1);
+    let rotated = location
+        .clone()
+        .with_keys(KeySource::keys(KeyRing::new(new_key)));
+    let cache = rotated.open(Arc::new(SystemClock)).await.unwrap();
+    assert!(cache
+        .get("@@auth0spajs@@::app::aud::openid")
+        .await
+        .unwrap()
+        .is_some());
 }

@@ -1,186 +1,195 @@
-//! Runs the auth0-spa-js baseline (`bench.mjs`) and reads its numbers.
+//! The auth0-spa-js baseline: runs `bench.mjs` of the repository's `tools/auth0-spa-js`
+//! (auth0-spa-js's own `CacheManager`, timed in Node) and reads its JSON.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use tokencache_benches::Op;
-use tokencache_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+use tokencache::{Error, Result};
+use tokencache_workloads::Op;
 
-/// The baseline's medians: ns per operation by operation and number of other keys.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Baseline {
-    /// `(op, N) -> ns/op`.
-    pub ns: BTreeMap<(OpKey, usize), f64>,
-    /// The baseline's own description of the run (package, node, cpu, date).
-    pub meta: Vec<String>,
+/// Where `tools/auth0-spa-js` was in the source tree this binary was built from.
+const BUILT_FROM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/auth0-spa-js");
+
+/// The default baseline directory: `tools/auth0-spa-js` of the source tree the binary
+/// was built from, when it still exists; otherwise a configuration error asking for DIR.
+pub fn default_dir() -> Result<PathBuf> {
+    let dir = PathBuf::from(BUILT_FROM);
+    if dir.join("bench.mjs").is_file() {
+        return Ok(dir);
+    }
+    Err(Error::config(format!(
+        "no auth0-spa-js baseline at {BUILT_FROM} (this binary was built outside a tokencache \
+         checkout, or it moved): give its directory, --compare-auth0=DIR (tools/auth0-spa-js of \
+         a checkout)"
+    )))
 }
 
-/// [`Op`] as an ordered map key.
-pub type OpKey = &'static str;
+/// What `bench.mjs --json` prints.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Report {
+    /// The npm package timed: `@auth0/auth0-spa-js`.
+    pub package: String,
+    /// Its version.
+    pub version: String,
+    /// The Node.js version.
+    pub node: String,
+    /// The CPU.
+    pub cpu: String,
+    /// When it ran.
+    pub date: String,
+    /// One result per operation and number of other keys.
+    pub results: Vec<Cell>,
+}
+
+/// One measured cell of the baseline.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Cell {
+    /// `exact_hit`, `subset`, `miss`, `set` or `clear` ([`Op::as_str`]).
+    pub op: String,
+    /// The number of other keys present.
+    pub others: usize,
+    /// Median nanoseconds per operation.
+    pub ns_per_op: f64,
+}
+
+/// The baseline's numbers, by operation and number of other keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Baseline {
+    /// The report as printed (for the JSON output of `bench`).
+    pub report: Report,
+    ns: BTreeMap<(Op, usize), f64>,
+}
 
 impl Baseline {
-    /// The baseline's ns/op for `op` with `others` keys; for `set` and `exact_hit`, whose
-    /// cost does not depend on N, the column closest to `others`.
+    /// Reads `bench.mjs --json` output: exactly one JSON object. Cells of unknown
+    /// operations are ignored; a report with no known cell is an error.
+    pub fn parse(json: &str) -> Result<Baseline> {
+        let report: Report = serde_json::from_str(json.trim()).map_err(|e| {
+            Error::unexpected("bench.mjs did not print the expected JSON object").with_source(e)
+        })?;
+        let ns: BTreeMap<(Op, usize), f64> = report
+            .results
+            .iter()
+            .filter(|c| c.ns_per_op.is_finite() && c.ns_per_op > 0.0)
+            .filter_map(|c| Some(((Op::from_name(&c.op)?, c.others), c.ns_per_op)))
+            .collect();
+        if ns.is_empty() {
+            return Err(Error::unexpected("bench.mjs reported no known operation"));
+        }
+        Ok(Baseline { report, ns })
+    }
+
+    /// The baseline's ns/op for `op` with `others` keys; for operations whose cost does
+    /// not depend on N (`set`, `exact_hit`), the closest N measured.
     pub fn lookup(&self, op: Op, others: usize) -> Option<f64> {
-        let key = op.as_str();
-        if let Some(v) = self.ns.get(&(key, others)) {
+        if let Some(v) = self.ns.get(&(op, others)) {
             return Some(*v);
         }
-        if matches!(op, Op::Set | Op::ExactHit) {
-            return self
-                .ns
-                .iter()
-                .filter(|((k, _), _)| *k == key)
-                .min_by_key(|((_, n), _)| n.abs_diff(others))
-                .map(|(_, v)| *v);
+        if op.depends_on_size() {
+            return None;
         }
-        None
+        self.ns
+            .iter()
+            .filter(|((o, _), _)| *o == op)
+            .min_by_key(|((_, n), _)| n.abs_diff(others))
+            .map(|(_, v)| *v)
     }
 }
 
-/// Copies the baseline directory `src` to a temporary directory (its `node_modules`
-/// linked, or installed with `npm ci` when absent), runs
-/// `node bench.mjs --md --sizes SIZES --runs RUNS --target-ms MS` there and parses the
-/// raw ns/op table. `bench.mjs` has no JSON output, so its Markdown is read.
-pub fn run(src: &Path, sizes: &[usize], runs: u32, target_ms: u32) -> Result<Baseline> {
-    if !src.join("bench.mjs").is_file() {
+/// The program name of npm (a `.cmd` script on Windows).
+const NPM: &str = if cfg!(windows) { "npm.cmd" } else { "npm" };
+
+/// Runs `node bench.mjs --json --sizes SIZES --runs RUNS --target-ms MS` in `dir` (after
+/// `npm ci` there when `node_modules` is missing) and reads its report.
+pub fn run(dir: &Path, sizes: &[usize], runs: u32, target_ms: u32) -> Result<Baseline> {
+    if !dir.join("bench.mjs").is_file() {
         return Err(Error::config(format!(
-            "{} has no bench.mjs: give the auth0-spa-js baseline directory",
-            src.display()
+            "{} has no bench.mjs: give the auth0-spa-js baseline directory (tools/auth0-spa-js)",
+            dir.display()
         )));
     }
-    let dir = tempfile::Builder::new()
-        .prefix("tokencache-auth0-")
-        .tempdir()
-        .map_err(io_error("cannot create a temporary directory"))?;
-    copy_dir(src, dir.path())?;
-    let modules = src.join("node_modules");
-    if modules.is_dir() {
-        std::os::unix::fs::symlink(&modules, dir.path().join("node_modules"))
-            .map_err(io_error("cannot link node_modules"))?;
-    } else {
-        let status = Command::new("npm")
+    if !dir.join("node_modules").is_dir() {
+        tracing::info!(dir = %dir.display(), "installing the baseline's npm packages (npm ci)");
+        let status = Command::new(NPM)
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(dir.path())
+            .current_dir(dir)
             .stdout(Stdio::null())
             .status()
-            .map_err(io_error("cannot run npm"))?;
+            .map_err(|e| Error::unavailable("cannot run npm").with_source(e))?;
         if !status.success() {
             return Err(Error::unavailable(format!("npm ci failed: {status}")));
         }
     }
     let sizes: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    let (runs, target_ms) = (runs.to_string(), target_ms.to_string());
+    tracing::info!(dir = %dir.display(), "running node bench.mjs");
     let out = Command::new("node")
-        .arg("bench.mjs")
-        .args(["--md", "--sizes", &sizes.join(",")])
-        .args([
-            "--runs",
-            &runs.to_string(),
-            "--target-ms",
-            &target_ms.to_string(),
-        ])
-        .current_dir(dir.path())
-        .stderr(Stdio::null())
+        .args(["bench.mjs", "--json", "--sizes", &sizes.join(",")])
+        .args(["--runs", &runs, "--target-ms", &target_ms])
+        .current_dir(dir)
+        .stderr(Stdio::inherit())
         .output()
-        .map_err(io_error("cannot run node"))?;
+        .map_err(|e| Error::unavailable("cannot run node").with_source(e))?;
     if !out.status.success() {
         return Err(Error::unavailable(format!(
             "node bench.mjs failed: {}",
             out.status
         )));
     }
-    parse_markdown(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn io_error(what: &'static str) -> impl Fn(std::io::Error) -> Error {
-    move |e| Error::unavailable(what).with_source(e)
-}
-
-/// Copies the files of `from` into `to`, recursively, leaving out `node_modules`.
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    for item in std::fs::read_dir(from).map_err(io_error("cannot read the baseline directory"))? {
-        let item = item.map_err(io_error("cannot read the baseline directory"))?;
-        if item.file_name() == "node_modules" {
-            continue;
-        }
-        let target = to.join(item.file_name());
-        let kind = item
-            .file_type()
-            .map_err(io_error("cannot read the baseline directory"))?;
-        if kind.is_dir() {
-            std::fs::create_dir(&target).map_err(io_error("cannot copy the baseline"))?;
-            copy_dir(&item.path(), &target)?;
-        } else {
-            std::fs::copy(item.path(), &target).map_err(io_error("cannot copy the baseline"))?;
-        }
-    }
-    Ok(())
-}
-
-/// Reads the "Median ns/op (raw)" table of `bench.mjs --md`.
-pub fn parse_markdown(md: &str) -> Result<Baseline> {
-    let bad = || Error::unexpected("bench.mjs printed no raw ns/op table");
-    let mut baseline = Baseline {
-        meta: md
-            .lines()
-            .take_while(|l| l.starts_with("- "))
-            .map(|l| l[2..].to_owned())
-            .collect(),
-        ..Baseline::default()
-    };
-    let raw = md.split("Median ns/op (raw)").nth(1).ok_or_else(bad)?;
-    let mut rows = raw.lines().filter(|l| l.starts_with('|')).map(|l| {
-        l.trim()
-            .trim_matches('|')
-            .split('|')
-            .map(str::trim)
-            .collect::<Vec<_>>()
-    });
-    let header = rows.next().ok_or_else(bad)?;
-    let sizes: Vec<usize> = header[1..]
-        .iter()
-        .map(|s| s.parse().map_err(|_| bad()))
-        .collect::<Result<_>>()?;
-    for row in rows.skip(1) {
-        let op = match row[0] {
-            "get exact hit" => Op::ExactHit,
-            "get scope subset" => Op::Subset,
-            "get miss" => Op::Miss,
-            "set" => Op::Set,
-            _ => continue,
-        };
-        for (n, cell) in sizes.iter().zip(&row[1..]) {
-            let ns: f64 = cell.parse().map_err(|_| bad())?;
-            baseline.ns.insert((op.as_str(), *n), ns);
-        }
-    }
-    if baseline.ns.is_empty() {
-        return Err(bad());
-    }
-    Ok(baseline)
+    Baseline::parse(&String::from_utf8_lossy(&out.stdout))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "- package: @auth0/auth0-spa-js@2.28.3\n- node: v20\n\nMedian time per op (formatted):\n\n\
-| op \\ N other keys | 10 | 100 |\n| --- | --- | --- |\n| get exact hit | 464 ns | 497 ns |\n\n\
-Median ns/op (raw):\n\n| op \\ N other keys | 10 | 100 |\n| --- | --- | --- |\n\
-| get exact hit | 464 | 497 |\n| get scope subset | 4131 | 80479 |\n| get miss | 3772 | 81289 |\n| set | 670 | 653 |\n";
+    const SAMPLE: &str = r#"{"package":"@auth0/auth0-spa-js","version":"2.28.3","node":"v20.19.2",
+        "cpu":"Intel Xeon","date":"2026-12-01T09:00:00.000Z","results":[
+        {"op":"exact_hit","others":10,"ns_per_op":464},{"op":"exact_hit","others":100,"ns_per_op":497},
+        {"op":"subset","others":10,"ns_per_op":4131},{"op":"subset","others":100,"ns_per_op":80479.5},
+        {"op":"miss","others":10,"ns_per_op":3772},{"op":"set","others":10,"ns_per_op":670},
+        {"op":"set","others":100,"ns_per_op":653},{"op":"clear","others":100,"ns_per_op":21000},
+        {"op":"future_op","others":10,"ns_per_op":1}]}
+"#;
 
     #[test]
-    fn parses_the_raw_table() {
-        let b = parse_markdown(SAMPLE).unwrap();
-        assert_eq!(b.meta[0], "package: @auth0/auth0-spa-js@2.28.3");
-        assert_eq!(b.lookup(Op::Subset, 100), Some(80479.0));
+    fn reads_the_json_report() {
+        let b = Baseline::parse(SAMPLE).unwrap();
+        assert_eq!(b.report.version, "2.28.3");
+        assert_eq!(b.lookup(Op::Subset, 100), Some(80479.5));
         assert_eq!(b.lookup(Op::Miss, 10), Some(3772.0));
         assert_eq!(b.lookup(Op::Subset, 1000), None);
-        // N-independent operations take the nearest column.
+        assert_eq!(b.lookup(Op::Clear, 100), Some(21000.0));
+        assert_eq!(b.lookup(Op::Clear, 10), None);
+        // N-independent operations take the nearest N measured.
         assert_eq!(b.lookup(Op::ExactHit, 10), Some(464.0));
         assert_eq!(b.lookup(Op::Set, 90), Some(653.0));
-        assert_eq!(b.lookup(Op::Clear, 10), None);
-        assert!(parse_markdown("nothing").is_err());
+    }
+
+    #[test]
+    fn anything_else_is_an_error() {
+        for bad in [
+            "",
+            "- package: x\n| a | b |",
+            r#"{"package":"p","version":"v","node":"n","cpu":"c","date":"d","results":[]}"#,
+            r#"{"package":"p"}"#,
+        ] {
+            let e = Baseline::parse(bad).unwrap_err();
+            assert_eq!(e.kind(), tokencache::ErrorKind::Unexpected, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_missing_directory_asks_for_dir() {
+        let e = run(Path::new("/nonexistent/auth0"), &[10], 1, 5).unwrap_err();
+        assert_eq!(e.kind(), tokencache::ErrorKind::Config);
+        assert!(e.message().contains("bench.mjs"), "{e}");
+        // Built from this checkout: the default is its tools/auth0-spa-js when present.
+        match default_dir() {
+            Ok(dir) => assert!(dir.join("bench.mjs").is_file()),
+            Err(e) => assert!(e.message().contains("--compare-auth0=DIR"), "{e}"),
+        }
     }
 }

@@ -1,16 +1,18 @@
-//! `tokencache bench`: the workload set of `tokencache-benches` on one or more backends.
+//! `tokencache bench`: the workloads of `tokencache-workloads` on one or more backends,
+//! optionally beside auth0-spa-js's numbers from the same session.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use tokencache_benches::{Measurement, RunConfig, Workload, SUBSET_SIZES};
-use tokencache_core::{ErrorKind, Result};
+use tokencache::crypto::{DataKey, KeyRing};
+use tokencache::{CacheLocation, Error, ErrorKind, KeySource, Result, SystemClock, KEY_ENV};
+use tokencache_workloads::{Measurement, RunConfig, Workload, SUBSET_SIZES};
 
-use crate::auth0::{self, Baseline};
-use crate::open::{self, Keys, Spec};
+use crate::auth0::{self, Baseline, Report as Auth0Report};
+use crate::migrate::progress;
 
 /// The backends `bench` can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,10 +34,11 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "memory")]
     backend: Backend,
     /// The SQLite file for `--backend sqlite` (default: a new temporary file). The key
-    /// comes from TOKENCACHE_KEY, or is random when it is not set.
+    /// comes from TOKENCACHE_KEY, or is random when that is not set.
     #[arg(long)]
     sqlite_path: Option<PathBuf>,
-    /// The Redis server for `--backend redis`; the benchmark uses only its namespace.
+    /// The Redis server (or `redis+cluster://` nodes) for `--backend redis`; the
+    /// benchmark uses only this namespace. Encrypted when TOKENCACHE_KEY is set.
     #[arg(long, default_value = "redis://127.0.0.1:6379/?ns=tokencache-bench")]
     redis_url: String,
     /// Timed iterations per workload and pass.
@@ -59,10 +62,11 @@ pub struct BenchArgs {
     /// No progress indicator.
     #[arg(long, short)]
     quiet: bool,
-    /// Also run the auth0-spa-js baseline in this directory (a copy of
-    /// shared/baselines/auth0-spa-js; run in a temporary copy) and show the speedup.
-    #[arg(long, value_name = "PATH")]
-    compare_auth0: Option<PathBuf>,
+    /// Also run the auth0-spa-js baseline (`node bench.mjs` in DIR, default the
+    /// tools/auth0-spa-js folder of the source tree this binary was built from; `npm ci`
+    /// there first when node_modules is missing) and show the speedup.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, require_equals = true)]
+    compare_auth0: Option<Option<PathBuf>>,
     /// Timed runs per cell of the auth0-spa-js baseline (its median is reported).
     #[arg(long, default_value_t = 7)]
     auth0_runs: u32,
@@ -87,12 +91,7 @@ struct Row {
 struct Report<'a> {
     results: &'a [Row],
     skipped: &'a [String],
-    auth0: Option<Auth0Meta<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct Auth0Meta<'a> {
-    meta: &'a [String],
+    auth0: Option<&'a Auth0Report>,
 }
 
 impl BenchArgs {
@@ -105,37 +104,45 @@ impl BenchArgs {
         }
     }
 
-    fn specs(&self, sqlite_dir: &tempfile::TempDir) -> Result<Vec<Spec>> {
-        let sqlite = Spec::Sqlite {
+    /// The locations to run on; the SQLite file in `sqlite_dir` unless `--sqlite-path`.
+    fn locations(&self, sqlite_dir: &tempfile::TempDir) -> Result<Vec<CacheLocation>> {
+        let env_key = std::env::var_os(KEY_ENV).is_some();
+        let sqlite = CacheLocation::Sqlite {
             path: self
                 .sqlite_path
                 .clone()
                 .unwrap_or_else(|| sqlite_dir.path().join("bench.db")),
-            namespace: open::DEFAULT_NAMESPACE.to_owned(),
+            namespace: tokencache::DEFAULT_SQLITE_NAMESPACE.to_owned(),
+            keys: if env_key {
+                KeySource::env()
+            } else {
+                KeySource::keys(KeyRing::new(DataKey::generate(1)?))
+            },
         };
-        let redis: Spec = self.redis_url.parse()?;
+        let redis = self
+            .redis_url
+            .parse::<CacheLocation>()?
+            .with_keys(if env_key {
+                KeySource::env()
+            } else {
+                KeySource::Plaintext
+            });
         Ok(match self.backend {
-            Backend::Memory => vec![Spec::Memory],
+            Backend::Memory => vec![CacheLocation::Memory],
             Backend::Sqlite => vec![sqlite],
             Backend::Redis => vec![redis],
-            Backend::All => vec![Spec::Memory, sqlite, redis],
+            Backend::All => vec![CacheLocation::Memory, sqlite, redis],
         })
     }
-}
 
-fn progress(quiet: bool, len: u64) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
+    /// The baseline directory: the one given, else the built-in default.
+    fn auth0_dir(&self) -> Result<Option<PathBuf>> {
+        match &self.compare_auth0 {
+            None => Ok(None),
+            Some(None) => auth0::default_dir().map(Some),
+            Some(Some(dir)) => Ok(Some(dir.clone())),
+        }
     }
-    // Draws only when stderr is a terminal.
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
 }
 
 /// Runs `tokencache bench`.
@@ -144,32 +151,27 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let sqlite_dir = tempfile::Builder::new()
         .prefix("tokencache-bench-")
         .tempdir()
-        .map_err(|e| {
-            tokencache_core::Error::unavailable("cannot create a temporary directory")
-                .with_source(e)
-        })?;
-    let specs = args.specs(&sqlite_dir)?;
-    let auth0_steps = u64::from(args.compare_auth0.is_some());
+        .map_err(|e| Error::unavailable("cannot create a temporary directory").with_source(e))?;
+    let locations = args.locations(&sqlite_dir)?;
+    let auth0_dir = args.auth0_dir()?;
+    let auth0_steps = u64::from(auth0_dir.is_some());
     let bar = progress(
         args.quiet,
-        (specs.len() * workloads.len()) as u64 + auth0_steps,
+        (locations.len() * workloads.len()) as u64 + auth0_steps,
     );
     let cfg = args.config();
 
-    let baseline: Option<Baseline> = match &args.compare_auth0 {
+    let baseline: Option<Baseline> = match auth0_dir {
         Some(dir) => {
             bar.set_message("auth0-spa-js baseline (node bench.mjs)");
             let mut sizes = args.sizes.clone();
             sizes.extend(workloads.iter().map(|w| w.others));
             sizes.sort_unstable();
             sizes.dedup();
-            let dir = dir.clone();
             let (runs, ms) = (args.auth0_runs, args.auth0_target_ms);
             let b = tokio::task::spawn_blocking(move || auth0::run(&dir, &sizes, runs, ms))
                 .await
-                .map_err(|e| {
-                    tokencache_core::Error::unexpected("the baseline task failed").with_source(e)
-                })??;
+                .map_err(|e| Error::unexpected("the baseline task failed").with_source(e))??;
             bar.inc(1);
             Some(b)
         }
@@ -178,23 +180,25 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
-    for spec in &specs {
-        let cache = match open::open_with(spec, Keys::EnvOrRandom).await {
+    for location in &locations {
+        let backend = location.backend();
+        let cache = match location.open(Arc::new(SystemClock)).await {
             Ok(c) => c,
             Err(e) if args.backend == Backend::All && e.kind() == ErrorKind::Unavailable => {
-                bar.suspend(|| eprintln!("note: skipping {}: {e}", spec.backend()));
-                skipped.push(spec.backend().to_owned());
+                tracing::warn!(backend, error = %e, "skipping a backend that cannot be reached");
+                bar.suspend(|| eprintln!("note: skipping {backend}: {e}"));
+                skipped.push(backend.to_owned());
                 bar.inc(workloads.len() as u64);
                 continue;
             }
             Err(e) => return Err(e),
         };
         for w in &workloads {
-            bar.set_message(format!("{} {}", spec.backend(), w.name()));
-            let m = tokencache_benches::run(cache.clone(), w, &cfg).await?;
+            bar.set_message(format!("{backend} {}", w.name()));
+            let m = tokencache_workloads::run(cache.clone(), w, &cfg).await?;
             let auth0_ns = baseline.as_ref().and_then(|b| b.lookup(w.op, w.others));
             rows.push(Row {
-                backend: spec.backend(),
+                backend,
                 speedup_vs_auth0: auth0_ns.map(|a| a / m.mean_ns),
                 auth0_ns,
                 m,
@@ -208,11 +212,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let report = Report {
             results: &rows,
             skipped: &skipped,
-            auth0: baseline.as_ref().map(|b| Auth0Meta { meta: &b.meta }),
+            auth0: baseline.as_ref().map(|b| &b.report),
         };
-        let out = serde_json::to_string_pretty(&report).map_err(|e| {
-            tokencache_core::Error::serialization("cannot write the report").with_source(e)
-        })?;
+        let out = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::serialization("cannot write the report").with_source(e))?;
         println!("{out}");
     } else {
         print_table(&rows, baseline.as_ref());
@@ -300,9 +303,10 @@ fn print_table(rows: &[Row], baseline: Option<&Baseline>) {
     }
     if let Some(b) = baseline {
         println!();
+        let r = &b.report;
         println!(
-            "auth0-spa-js baseline (same session): {}",
-            b.meta.join("; ")
+            "auth0-spa-js baseline (same session): {}@{}, node {}, {}, {}",
+            r.package, r.version, r.node, r.cpu, r.date
         );
     }
 }

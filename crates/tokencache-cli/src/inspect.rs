@@ -1,9 +1,11 @@
-//! The subcommands that work on an opened cache: `keys`, `show`, `remove`, `clear`, `migrate`.
+//! The commands that read or change an opened cache: `keys`, `show`, `remove`, `clear`.
 
 use std::sync::Arc;
 
-use serde_json::Value;
-use tokencache_core::{Cache, CacheManager, Cacheable, Error, Result};
+use serde_json::{json, Value};
+use tokencache::{Cache, CacheKey, CacheManager, Cacheable, Error, Result, SEPARATOR};
+
+use crate::exit::{CliResult, Failure};
 
 /// What replaces a secret in `show` output.
 pub const REDACTED: &str = "<redacted>";
@@ -20,7 +22,7 @@ const PLAIN_BODY_FIELDS: &[&str] = &[
 ];
 
 /// Every key of `cache`, sorted. A cache that cannot list its keys is an
-/// [`ErrorKind::Unsupported`](tokencache_core::ErrorKind::Unsupported) error.
+/// [`ErrorKind::Unsupported`](tokencache::ErrorKind::Unsupported) error.
 pub async fn keys(cache: &dyn Cache) -> Result<Vec<String>> {
     let mut keys = cache
         .all_keys()
@@ -28,6 +30,23 @@ pub async fn keys(cache: &dyn Cache) -> Result<Vec<String>> {
         .ok_or_else(|| Error::unsupported("this cache cannot list its keys"))?;
     keys.sort_unstable();
     Ok(keys)
+}
+
+/// The value at `key`; none is a "not found" failure that does not repeat the key.
+pub async fn value(cache: &dyn Cache, key: &str) -> CliResult<Cacheable> {
+    cache
+        .get(key)
+        .await?
+        .ok_or_else(|| Failure::not_found("no value at the given key"))
+}
+
+/// The kind of a stored value, as `show` names it.
+pub fn kind(value: &Cacheable) -> &'static str {
+    match value {
+        Cacheable::Entry(_) => "token entry",
+        Cacheable::IdToken(_) => "id token",
+        Cacheable::Manifest(_) => "key manifest",
+    }
 }
 
 /// The JSON of `value`, its secrets replaced by [`REDACTED`] unless `reveal`.
@@ -59,33 +78,79 @@ pub fn render(value: &Cacheable, reveal: bool) -> Result<Value> {
     Ok(json)
 }
 
-/// Copies every key of `from` to `to`, values as they are (expiry included). Returns the
-/// number of keys copied; keys that vanish during the copy are skipped.
-pub async fn migrate(from: &dyn Cache, to: &dyn Cache) -> Result<usize> {
-    let mut copied = 0;
-    for key in keys(from).await? {
-        if let Some(value) = from.get(&key).await? {
-            to.set(&key, value).await?;
-            copied += 1;
-        }
-    }
-    Ok(copied)
+/// `show --json`: one object with the key, the kind and the (redacted) value.
+pub fn show_json(key: &str, value: &Cacheable, reveal: bool) -> Result<Value> {
+    Ok(json!({ "key": key, "kind": kind(value), "value": render(value, reveal)? }))
 }
 
-/// Removes the keys under `prefix` through a [`CacheManager`]: every client's, or only
-/// `client`'s (its entries and its ID token).
-pub async fn clear(cache: Arc<dyn Cache>, prefix: &str, client: Option<&str>) -> Result<()> {
-    let mut builder = CacheManager::builder(cache).prefix(prefix);
+/// `show` for people: the key, the kind, the expiry relative to `now_s`, then the value's
+/// fields one a line (secrets redacted unless `reveal`).
+pub fn show_text(key: &str, value: &Cacheable, reveal: bool, now_s: i64) -> Result<String> {
+    let mut out = format!("key:        {key}\nkind:       {}\n", kind(value));
+    if let Some(at) = value.expires_at() {
+        let rel = if at >= now_s {
+            format!("in {} s", at - now_s)
+        } else {
+            format!("{} s ago", now_s - at)
+        };
+        out.push_str(&format!("expires at: {at} (unix seconds; {rel})\n"));
+    }
+    let json = render(value, reveal)?;
+    let fields = match value {
+        Cacheable::Entry(_) => json.get("body").cloned().unwrap_or(Value::Null),
+        _ => json,
+    };
+    if let Value::Object(map) = fields {
+        for (name, v) in map {
+            let v = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            out.push_str(&format!("{:<11} {v}\n", format!("{name}:")));
+        }
+    }
+    Ok(out)
+}
+
+/// The keys `clear` removes: those under `prefix` and, with `client`, exactly that
+/// client's (its entries, its ID token, a manifest kept under its id).
+pub fn clear_selection(all: &[String], prefix: &str, client: Option<&str>) -> Vec<String> {
+    let under = format!("{prefix}{SEPARATOR}");
+    all.iter()
+        .filter(|k| k.starts_with(&under))
+        .filter(|k| {
+            client.is_none_or(|c| {
+                CacheKey::from_key(k).is_ok_and(|k| k.prefix == prefix && k.client_id == c)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Clears through a [`CacheManager`] (every client's keys under `prefix`, or only
+/// `client`'s) and returns the keys that are gone.
+pub async fn clear(
+    cache: Arc<dyn Cache>,
+    prefix: &str,
+    client: Option<&str>,
+) -> Result<Vec<String>> {
+    let before = keys(&*cache).await?;
+    let mut builder = CacheManager::builder(cache.clone()).prefix(prefix);
     if let Some(c) = client {
         builder = builder.client_id(c);
     }
-    builder.build()?.clear(client).await
+    builder.build()?.clear(client).await?;
+    let after = keys(&*cache).await?;
+    Ok(before
+        .into_iter()
+        .filter(|k| after.binary_search(k).is_err())
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokencache_core::{CacheEntry, DecodedToken, EntryBody, IdTokenEntry, WrappedCacheEntry};
+    use tokencache::{CacheEntry, DecodedToken, EntryBody, IdTokenEntry, WrappedCacheEntry};
 
     #[test]
     fn render_redacts_every_secret() {
@@ -111,6 +176,7 @@ mod tests {
         ];
         for v in &values {
             let shown = render(v, false).unwrap().to_string();
+            let text = show_text("k", v, false, 50).unwrap();
             for secret in [
                 "access-secret",
                 "refresh-secret",
@@ -119,6 +185,7 @@ mod tests {
                 "xyz-secret",
             ] {
                 assert!(!shown.contains(secret), "{secret} in {shown}");
+                assert!(!text.contains(secret), "{secret} in {text}");
             }
             assert!(shown.contains(REDACTED));
             assert!(render(v, true).unwrap().to_string().contains("id-secret"));
@@ -126,5 +193,28 @@ mod tests {
         let shown = render(&values[0], false).unwrap();
         assert_eq!(shown["body"]["audience"], "https://a");
         assert_eq!(shown["expiresAt"], 99);
+        let text = show_text("k", &values[0], false, 50).unwrap();
+        assert!(
+            text.contains("expires at: 99 (unix seconds; in 49 s)"),
+            "{text}"
+        );
+        assert!(text.contains("audience:   https://a"), "{text}");
+    }
+
+    #[test]
+    fn clear_selects_exactly_one_client() {
+        let all: Vec<String> = [
+            "@@auth0spajs@@::app::@@user@@",
+            "@@auth0spajs@@::app::https://a::openid",
+            "@@auth0spajs@@::app-2::https://a::openid",
+            "other::app::https://a::openid",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            clear_selection(&all, "@@auth0spajs@@", Some("app")),
+            all[..2]
+        );
+        assert_eq!(clear_selection(&all, "@@auth0spajs@@", None), all[..3]);
     }
 }

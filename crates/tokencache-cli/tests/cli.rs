@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use tokencache_benches::Workload;
+use tokencache_workloads::Workload;
 
 fn tokencache(args: &[&str]) -> Output {
     tokencache_env(args, &[])
@@ -106,8 +106,13 @@ fn bench_prints_a_table() {
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
 
+/// The exit code of `o`.
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
 #[test]
-fn unavailable_backends_are_clear_errors() {
+fn failures_have_distinct_exit_codes() {
     let out = tokencache(&[
         "bench",
         "--quiet",
@@ -116,24 +121,88 @@ fn unavailable_backends_are_clear_errors() {
         "--redis-url",
         "redis://127.0.0.1:1/?ns=x",
     ]);
-    assert!(!out.status.success());
+    assert_eq!(code(&out), 4, "unavailable: {}", stderr(&out));
     assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
 
-    let out = tokencache(&["keys", "--cache", "sqlite:/nonexistent/dir/x.db"]);
-    assert!(!out.status.success());
+    let out = tokencache(&["keys", "sqlite:/nonexistent/dir/x.db"]);
+    assert_eq!(code(&out), 3, "not found: {}", stderr(&out));
     assert!(stderr(&out).contains("no sqlite cache"), "{}", stderr(&out));
 
     let out = tokencache(&["keys", "--cache", "redis://127.0.0.1:1/"]);
-    assert!(!out.status.success());
+    assert_eq!(code(&out), 2, "usage: {}", stderr(&out));
     assert!(stderr(&out).contains("namespace"), "{}", stderr(&out));
 
-    let out = tokencache(&["keys", "--cache", "floppy:/a"]);
-    assert!(!out.status.success());
+    let out = tokencache(&["keys", "floppy:/a"]);
+    assert_eq!(code(&out), 2, "usage: {}", stderr(&out));
     assert!(
-        stderr(&out).contains("unknown cache spec"),
+        stderr(&out).contains("unknown cache location"),
         "{}",
         stderr(&out)
     );
+
+    let out = tokencache(&["keys"]);
+    assert_eq!(code(&out), 2, "no cache: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("TOKENCACHE_CACHE"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = tokencache(&["rotate-key", "memory"]);
+    assert_eq!(code(&out), 6, "config: {}", stderr(&out));
+}
+
+#[test]
+fn help_names_the_key_variables_and_the_exit_codes() {
+    let out = tokencache(&["--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for needle in [
+        "TOKENCACHE_KEY ",
+        "TOKENCACHE_KEY_ID",
+        "TOKENCACHE_NEW_KEY",
+        "TOKENCACHE_CACHE",
+        "RUST_LOG",
+        "-vv",
+        "Exit status:",
+        "3  not found",
+        "4  unavailable",
+        "5  integrity",
+        "6  bad configuration",
+        "redis+cluster://",
+    ] {
+        assert!(text.contains(needle), "{needle} not in --help:\n{text}");
+    }
+    let out = tokencache(&["migrate", "--help"]);
+    for needle in [
+        "--from-key-env",
+        "--to-key-env",
+        "--to-plaintext",
+        "--from-plaintext",
+    ] {
+        assert!(stdout(&out).contains(needle), "{needle}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn verbose_logs_go_to_stderr() {
+    let quiet = tokencache(&["keys", "memory"]);
+    assert!(
+        quiet.status.success() && stderr(&quiet).is_empty(),
+        "{}",
+        stderr(&quiet)
+    );
+    let loud = tokencache(&["-vv", "keys", "memory"]);
+    assert!(loud.status.success(), "{}", stderr(&loud));
+    assert!(stderr(&loud).contains("opening"), "{}", stderr(&loud));
+    assert_eq!(stdout(&loud), "", "logs stay off stdout");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokencache"));
+    let out = cmd
+        .args(["keys", "memory"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("INFO"), "{}", stderr(&out));
 }
 
 #[test]
@@ -141,22 +210,21 @@ fn memory_cache_starts_empty() {
     let out = tokencache(&["keys", "--cache", "memory"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
+    let out = tokencache(&["keys", "memory", "--json"]);
+    assert_eq!(stdout(&out).trim(), "[]");
 
     let key = "@@auth0spajs@@::c::https://api::openid";
-    let out = tokencache(&["show", "--cache", "memory", key]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("no value"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains(key), "the key is not echoed");
+    for args in [["show", "memory", key], ["remove", "memory", key]] {
+        let out = tokencache(&args);
+        assert_eq!(code(&out), 3, "{}", stderr(&out));
+        assert!(stderr(&out).contains("no value"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains(key), "the key is not echoed");
+    }
 }
 
-/// The auth0-spa-js baseline directory: `TOKENCACHE_AUTH0_BASELINE`, or
-/// `shared/baselines/auth0-spa-js` beside the workspace.
+/// The repository's auth0-spa-js baseline: `bench --compare-auth0` without a DIR uses it.
 fn baseline_dir() -> PathBuf {
-    std::env::var_os("TOKENCACHE_AUTH0_BASELINE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/baselines/auth0-spa-js")
-        })
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/auth0-spa-js")
 }
 
 #[test]
@@ -164,36 +232,41 @@ fn bench_compares_with_auth0_spa_js() {
     let dir = baseline_dir();
     assert!(
         dir.join("bench.mjs").is_file(),
-        "the auth0-spa-js baseline is missing at {} (set TOKENCACHE_AUTH0_BASELINE)",
+        "the auth0-spa-js baseline is missing at {}",
         dir.display()
     );
-    let dir = dir.to_str().unwrap();
+    // Without a DIR: the tools/auth0-spa-js of the tree this binary was built from.
     let report = bench_json(&[
         "--compare-auth0",
-        dir,
         "--auth0-runs",
         "1",
         "--auth0-target-ms",
         "5",
     ]);
-    let meta = report["auth0"]["meta"].as_array().expect("baseline meta");
+    let auth0 = &report["auth0"];
+    assert_eq!(auth0["package"], "@auth0/auth0-spa-js", "{auth0}");
     assert!(
-        meta.iter()
-            .any(|m| m.as_str().unwrap().contains("auth0-spa-js")),
-        "{meta:?}"
+        auth0["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("2.")),
+        "{auth0}"
     );
     for r in report["results"].as_array().unwrap() {
         let name = r["workload"].as_str().unwrap();
-        if name.starts_with("clear") {
-            assert!(r["speedup_vs_auth0"].is_null(), "{r}");
-        } else {
-            let (a, s) = (r["auth0_ns"].as_f64(), r["speedup_vs_auth0"].as_f64());
-            assert!(
-                a.is_some_and(|a| a > 0.0) && s.is_some_and(|s| s > 0.0),
-                "{r}"
-            );
+        let (a, s) = (r["auth0_ns"].as_f64(), r["speedup_vs_auth0"].as_f64());
+        if name.starts_with("clear") && a.is_none() {
+            assert!(s.is_none(), "{r}");
+            continue;
         }
+        assert!(
+            a.is_some_and(|a| a > 0.0) && s.is_some_and(|s| s > 0.0),
+            "{r}"
+        );
     }
+    // A directory without bench.mjs is a configuration error.
+    let out = tokencache(&["bench", "--quiet", "--compare-auth0=/nonexistent"]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(stderr(&out).contains("bench.mjs"), "{}", stderr(&out));
 }
 
 // ---- SQLite files, written by the library and read by the binary -------------------------
@@ -202,9 +275,9 @@ mod sqlite {
     use std::path::Path;
     use std::sync::Arc;
 
-    use tokencache_core::{CacheEntry, CacheManager, DecodedToken};
-    use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
-    use tokencache_sqlite::SqliteCache;
+    use tokencache::crypto::{DataKey, EncryptedCodec, KeyRing};
+    use tokencache::sqlite::SqliteCache;
+    use tokencache::{CacheEntry, CacheManager, DecodedToken};
 
     use super::*;
 
@@ -308,41 +381,58 @@ mod sqlite {
             }
             assert!(text.contains("<redacted>"), "{text}");
         }
-        let out = tokencache_env(&["show", "--cache", &spec, ENTRY_KEY], &env);
+        let out = tokencache_env(&["show", &spec, ENTRY_KEY, "--json"], &env);
         let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(shown["body"]["audience"], "https://api.test");
-        assert_eq!(shown["body"]["access_token"], "<redacted>");
-        assert!(shown["expiresAt"].as_i64().unwrap() > 1_700_000_000);
+        assert_eq!(
+            (&shown["key"], &shown["kind"]),
+            (&Value::from(ENTRY_KEY), &Value::from("token entry"))
+        );
+        let value = &shown["value"];
+        assert_eq!(value["body"]["audience"], "https://api.test");
+        assert_eq!(value["body"]["access_token"], "<redacted>");
+        assert!(value["expiresAt"].as_i64().unwrap() > 1_700_000_000);
+        let text = stdout(&tokencache_env(&["show", &spec, ENTRY_KEY], &env));
+        assert!(text.contains("audience:   https://api.test"), "{text}");
+        assert!(
+            text.contains("expires at: ") && text.contains("(unix seconds; in "),
+            "{text}"
+        );
 
         // --reveal shows the stored value.
-        let out = tokencache_env(&["show", "--reveal", "--cache", &spec, ENTRY_KEY], &env);
+        let out = tokencache_env(&["show", "--reveal", "--json", &spec, ENTRY_KEY], &env);
         let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(shown["body"]["access_token"], "access-SECRET-1");
-        assert_eq!(shown["body"]["refresh_token"], "refresh-SECRET-1");
+        assert_eq!(shown["value"]["body"]["access_token"], "access-SECRET-1");
+        assert_eq!(shown["value"]["body"]["refresh_token"], "refresh-SECRET-1");
+
+        // keys --json, with the cache positional.
+        let out = tokencache_env(&["keys", &spec, "--json"], &env);
+        let listed: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(listed, all);
 
         // No key, or a wrong one: an error that shows nothing of the value.
         let out = tokencache_env(&["show", "--cache", &spec, ENTRY_KEY], &[]);
-        assert!(!out.status.success());
+        assert_eq!(code(&out), 6, "{}", stderr(&out));
         assert!(stderr(&out).contains("TOKENCACHE_KEY"), "{}", stderr(&out));
         let out = tokencache_env(
             &["show", "--reveal", "--cache", &spec, ENTRY_KEY],
             &[("TOKENCACHE_KEY", NEW_KEY)],
         );
-        assert!(!out.status.success());
+        assert_eq!(code(&out), 5, "{}", stderr(&out));
         assert!(stderr(&out).contains("integrity"), "{}", stderr(&out));
         assert!(!stdout(&out).contains("SECRET") && !stderr(&out).contains("SECRET"));
 
-        // remove, then clear one client.
-        let out = tokencache_env(
-            &[
-                "remove",
-                "--cache",
-                &spec,
-                "@@auth0spajs@@::app::https://two.test::openid",
-            ],
-            &env,
+        // remove --dry-run removes nothing; remove prints what it removed.
+        let two = "@@auth0spajs@@::app::https://two.test::openid";
+        let out = tokencache_env(&["remove", &spec, two, "--dry-run"], &env);
+        assert_eq!(
+            stdout(&out),
+            format!("would remove {two}\n"),
+            "{}",
+            stderr(&out)
         );
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(keys(&spec, KEY).len(), 4);
+        let out = tokencache_env(&["remove", "--cache", &spec, two], &env);
+        assert_eq!(stdout(&out), format!("removed {two}\n"), "{}", stderr(&out));
         assert_eq!(
             keys(&spec, KEY),
             [
@@ -351,14 +441,33 @@ mod sqlite {
                 "@@auth0spajs@@::other::https://api.test::openid"
             ]
         );
+
+        // clear --dry-run lists, clear removes and lists: one client, then all.
+        let out = tokencache_env(&["clear", &spec, "--client", "app", "--dry-run"], &env);
+        assert_eq!(
+            stdout(&out),
+            format!("would remove {ID_KEY}\nwould remove {ENTRY_KEY}\nwould remove 2 keys\n"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(keys(&spec, KEY).len(), 3);
         let out = tokencache_env(&["clear", "--cache", &spec, "--client", "app"], &env);
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            format!("removed {ID_KEY}\nremoved {ENTRY_KEY}\nremoved 2 keys\n"),
+            "{}",
+            stderr(&out)
+        );
         assert_eq!(
             keys(&spec, KEY),
             ["@@auth0spajs@@::other::https://api.test::openid"]
         );
-        let out = tokencache_env(&["clear", "--cache", &spec], &env);
-        assert!(out.status.success(), "{}", stderr(&out));
+        let out = tokencache_env(&["clear", &spec], &env);
+        assert!(
+            stdout(&out).ends_with("removed 1 keys\n"),
+            "{}",
+            stdout(&out)
+        );
         assert!(keys(&spec, KEY).is_empty());
     }
 
@@ -372,7 +481,7 @@ mod sqlite {
         let out = tokencache_env(&["migrate", &sa, &sb], &env);
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(
-            stdout(&out).starts_with("copied 4 keys"),
+            stdout(&out).starts_with("copied 4 values; skipped none"),
             "{}",
             stdout(&out)
         );
@@ -386,6 +495,46 @@ mod sqlite {
             };
             assert_eq!(show(&sb), show(&sa), "{key}");
         }
+    }
+
+    #[test]
+    fn migrate_changes_the_key_and_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        write_file(&a);
+        let (sa, sb) = (spec(&a), spec(&b));
+        // A wrong source key: nothing is created.
+        let env = [("TOKENCACHE_KEY", NEW_KEY), ("OTHER_KEY", KEY)];
+        let out = tokencache_env(&["migrate", &sa, &sb, "--to-key-env", "OTHER_KEY"], &env);
+        assert_eq!(code(&out), 5, "{}", stderr(&out));
+        assert!(!b.exists(), "a failed migration left {}", b.display());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+
+        // From KEY to NEW_KEY (id from NEW_VAR_ID): only the new key reads the copy.
+        let env = [
+            ("TOKENCACHE_KEY", KEY),
+            ("NEW_VAR", NEW_KEY),
+            ("NEW_VAR_ID", "7"),
+        ];
+        let out = tokencache_env(&["migrate", &sa, &sb, "--to-key-env", "NEW_VAR"], &env);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let new = [("TOKENCACHE_KEY", NEW_KEY), ("TOKENCACHE_KEY_ID", "7")];
+        let out = tokencache_env(&["show", "--reveal", &sb, ENTRY_KEY], &new);
+        assert!(stdout(&out).contains("access-SECRET-1"), "{}", stderr(&out));
+        let out = tokencache_env(&["show", &sb, ENTRY_KEY], &[("TOKENCACHE_KEY", KEY)]);
+        assert_ne!(code(&out), 0, "the old key reads the copy");
+
+        // Into an existing destination, with a wrong source key: the destination is unchanged.
+        let before = keys(&sb, NEW_KEY);
+        let env = [("TOKENCACHE_KEY", NEW_KEY), ("DST", NEW_KEY)];
+        let out = tokencache_env(&["migrate", &sa, &sb, "--to-key-env", "DST"], &env);
+        assert_eq!(code(&out), 5, "{}", stderr(&out));
+        let out = tokencache_env(&["keys", &sb], &new);
+        assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), before);
     }
 
     #[test]
@@ -460,13 +609,13 @@ fn redis_keys_migrate_and_bench() {
     rt.block_on(async {
         use std::sync::Arc;
         let ring =
-            tokencache_crypto::KeyRing::new(tokencache_crypto::DataKey::parse(1, key).unwrap());
-        let codec = Arc::new(tokencache_crypto::EncryptedCodec::new(ring, "tokencache"));
-        let cache = tokencache_sqlite::SqliteCache::open(&file, codec)
+            tokencache::crypto::KeyRing::new(tokencache::crypto::DataKey::parse(1, key).unwrap());
+        let codec = Arc::new(tokencache::crypto::EncryptedCodec::new(ring, "tokencache"));
+        let cache = tokencache::sqlite::SqliteCache::open(&file, codec)
             .await
             .unwrap();
-        let m = tokencache_core::CacheManager::new(Arc::new(cache)).unwrap();
-        m.set(tokencache_core::CacheEntry::new(
+        let m = tokencache::CacheManager::new(Arc::new(cache)).unwrap();
+        m.set(tokencache::CacheEntry::new(
             "app",
             "https://api.test",
             "openid",
@@ -502,6 +651,59 @@ fn redis_keys_migrate_and_bench() {
         "{}",
         stdout(&out)
     );
+    // Plaintext Redis (another namespace) -> a new encrypted SQLite file.
+    let plain = format!("{}/?ns={ns}-plain", url.trim_end_matches('/'));
+    let sqlite = format!("sqlite:{}", file.display());
+    let out = tokencache_env(&["migrate", &sqlite, &plain, "--to-plaintext"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entry = "@@auth0spajs@@::app::https://api.test::openid";
+    let out = tokencache_env(
+        &["show", &plain, entry, "--plaintext", "--json", "--reveal"],
+        &[],
+    );
+    let shown: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    assert_eq!(shown["value"]["body"]["access_token"], "at-SECRET");
+    let copy = format!("sqlite:{}", dir.path().join("copy.db").display());
+    let out = tokencache_env(&["migrate", &plain, &copy, "--from-plaintext"], &env);
+    assert!(
+        stdout(&out).starts_with("copied 1 values"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tokencache_env(&["show", &copy, entry, "--json", "--reveal"], &env);
+    let shown: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    assert_eq!(shown["value"]["body"]["access_token"], "at-SECRET");
+    let out = tokencache_env(&["show", &copy, entry], &[]);
+    assert_eq!(
+        code(&out),
+        6,
+        "encrypted: no key, no value: {}",
+        stderr(&out)
+    );
+    let out = tokencache_env(&["clear", &plain, "--plaintext"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The cluster form of a location.
+    let nodes = std::env::var("TOKENCACHE_REDIS_CLUSTER_URLS")
+        .expect("TOKENCACHE_REDIS_CLUSTER_URLS is not set: run the tests with scripts/redis.sh");
+    let hosts: Vec<&str> = nodes
+        .split(',')
+        .map(|u| u.trim_start_matches("redis://").trim_end_matches('/'))
+        .collect();
+    let cluster = format!("redis+cluster://{}/?ns={ns}", hosts.join(","));
+    let out = tokencache_env(&["migrate", &sqlite, &cluster], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = tokencache_env(&["keys", &cluster], &env);
+    assert_eq!(stdout(&out), format!("{entry}\n"), "{}", stderr(&out));
+    let out = tokencache_env(&["clear", &cluster], &env);
+    assert!(
+        stdout(&out).ends_with("removed 1 keys\n"),
+        "{}",
+        stderr(&out)
+    );
+
     let out = tokencache_env(&["clear", "--cache", &spec], &env);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
