@@ -2,7 +2,7 @@
 //! encrypted, and a second server finds what the first one stored.
 //!
 //! ```sh
-//! TOKENCACHE_REDIS_URL=redis://127.0.0.1:6379 cargo run --example redis --features redis,crypto
+//! TOKENCACHE_REDIS_URL=redis://127.0.0.1:6379 cargo run --example redis --features redis
 //! ```
 
 use std::sync::Arc;

@@ -15,7 +15,7 @@ cargo fmt --all -- --check
 
 step "clippy (native, all targets)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p tokencache --features sqlite,redis --all-targets --locked -- -D warnings
+cargo clippy -p tokencache --features sqlite,redis,tls --all-targets --locked -- -D warnings
 
 step "rustdoc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --exclude tokencache-web
@@ -31,10 +31,10 @@ cargo package --workspace --locked --no-verify --allow-dirty --exclude tokencach
 
 step "native tests and examples (with redis-server and a Redis Cluster started on loopback)"
 scripts/redis.sh bash -c 'cargo test --workspace --locked &&
-  cargo test -p tokencache --features sqlite,redis --locked --test conformance &&
+  cargo test -p tokencache --features sqlite,redis,tls --locked --test conformance &&
   cargo run --locked --quiet --example memory &&
   cargo run --locked --quiet --example sqlite --features sqlite &&
-  cargo run --locked --quiet --example redis --features redis,crypto'
+  cargo run --locked --quiet --example redis --features redis,tls'
 
 step "a fresh clone of HEAD in an empty folder: no path outside the repository, CLI and differential tests pass"
 scripts/clone-test.sh

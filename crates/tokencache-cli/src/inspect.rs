@@ -120,7 +120,7 @@ pub fn clear_selection(all: &[String], prefix: &str, client: Option<&str>) -> Ve
         .filter(|k| k.starts_with(&under))
         .filter(|k| {
             client.is_none_or(|c| {
-                CacheKey::from_key(k).is_ok_and(|k| k.prefix == prefix && k.client_id == c)
+                CacheKey::from_key(k).is_ok_and(|k| k.prefix() == prefix && k.client_id() == c)
             })
         })
         .cloned()
