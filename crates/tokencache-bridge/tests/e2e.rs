@@ -15,6 +15,14 @@
 //! the same file. It runs once with a cache that lists its keys, once with one that does
 //! not (auth0-spa-js then keeps its key manifest in the store).
 //!
+//! The flow: loginWithRedirect, handleRedirectCallback (one code exchange), getTokenSilently
+//! from the cache (no token call), the page's clock moved past the access token's expiry
+//! (auth0-spa-js's `nowProvider`), getTokenSilently refreshing with the cached refresh token
+//! (one refresh grant, the token rotated in the store), getUser, native code storing a token
+//! the page then finds, a reload, logout (the store is empty). Along the way: no token in
+//! plaintext in the database files (main, -wal, -shm), nothing in localStorage, and the
+//! native `CacheManager` finding the SDK's tokens by scope subset.
+//!
 //! Run it with `scripts/e2e-test.sh`, which installs Chromium and the npm packages. Without
 //! node, Chromium or the packages the test fails; it never skips.
 #![cfg(feature = "http")]
@@ -35,7 +43,7 @@ use serde_json::{json, Value};
 use tokencache_bridge::http::PATH as BRIDGE_PATH;
 use tokencache_bridge::BridgeHandler;
 use tokencache_conformance::NoListing;
-use tokencache_core::{Cache, CacheKey, CacheManager, GetOptions};
+use tokencache_core::{Cache, CacheEntry, CacheKey, CacheManager, GetOptions};
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache_sqlite::SqliteCache;
 
@@ -50,6 +58,10 @@ const PAGE_SCOPE: &str = "profile email read:orders";
 const GRANTED_SCOPE: [&str; 5] = ["openid", "profile", "email", "offline_access", API_SCOPE];
 /// Short: the test moves the page's clock past it instead of waiting.
 const EXPIRES_IN: u64 = 120;
+/// The API of the entry native code writes for the page to find.
+const NATIVE_AUDIENCE: &str = "https://invoices.e2e.example";
+/// The scope the page asks for at [`NATIVE_AUDIENCE`]; auth0-spa-js adds its default scope.
+const NATIVE_PAGE_SCOPE: &str = "read:invoices";
 const SUB: &str = "auth0|e2e-user-7";
 const EMAIL: &str = "ada.e2e@orders.e2e.example";
 const NAME: &str = "Ada E2E";
@@ -342,6 +354,8 @@ fn route(ctx: &Ctx, mut request: tiny_http::Request) {
                 "scope": PAGE_SCOPE,
                 "redirectUri": ctx.redirect_uri(),
                 "listsKeys": ctx.handler.lists_keys(),
+                "nativeAudience": NATIVE_AUDIENCE,
+                "nativeScope": NATIVE_PAGE_SCOPE,
             }),
         ),
         (tiny_http::Method::Get, "/favicon.ico") => text(404, "text/plain", ""),
@@ -904,11 +918,31 @@ fn run(mode: Mode) {
         .expect("native get_id_token")
         .expect("an ID token");
     assert_eq!(id.id_token, second.id_token);
+    // Native code stores a token for another API in the same store (in manifest mode, it
+    // adds the key to the SDK's manifest).
+    let native_token = random_string("at_native_");
+    let mut native_scope = GRANTED_SCOPE.join(" ");
+    native_scope.push(' ');
+    native_scope.push_str(NATIVE_PAGE_SCOPE);
+    runtime
+        .block_on(native.set(CacheEntry::new(
+            CLIENT_ID,
+            NATIVE_AUDIENCE,
+            &native_scope,
+            &native_token,
+            3600.0,
+        )))
+        .expect("native set");
     driver.proceed();
 
     // 6. A reload: a new client with nothing in memory finds the session natively stored.
     let data = driver.expect("reloaded");
     assert_eq!(data["token"], second.access_token.as_str());
+    assert_eq!(
+        data["nativeToken"],
+        native_token.as_str(),
+        "the page reads native's token"
+    );
     assert_eq!(data["authenticated"], true);
     assert_eq!(data["user"]["email"], EMAIL);
     assert_eq!(
@@ -962,6 +996,10 @@ fn run(mode: Mode) {
             );
         }
     }
+    assert!(
+        !contains(&bytes, &native_token),
+        "native's token is in plaintext"
+    );
     driver.proceed();
 
     let _ = driver.expect("done");

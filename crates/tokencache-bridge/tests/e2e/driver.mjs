@@ -111,11 +111,13 @@ async function main() {
   const user = await call("getUser");
   await checkpoint("user", { user });
 
-  // 6. A reload: a new Auth0Client with nothing in memory finds the session in the native store.
+  // 6. A reload: a new Auth0Client with nothing in memory finds the session in the native
+  //    store, and the token that native code stored meanwhile for another API.
   await page.reload({ waitUntil: "load" });
   await ready();
   const afterReload = {
     token: await call("cachedToken"),
+    nativeToken: await call("nativeToken"),
     authenticated: await call("isAuthenticated"),
     user: await call("getUser"),
     storage: await storage(),

@@ -54,6 +54,14 @@ async function start() {
     async cachedToken() {
       return (await client.getTokenSilently({ cacheMode: "cache-only" })) ?? null;
     },
+    // The token native code stored for another API (found by scope subset).
+    async nativeToken() {
+      const token = await client.getTokenSilently({
+        cacheMode: "cache-only",
+        authorizationParams: { audience: config.nativeAudience, scope: config.nativeScope },
+      });
+      return token ?? null;
+    },
     advanceClock(ms) {
       clockOffsetMs += ms;
       return clockOffsetMs;
