@@ -869,6 +869,9 @@ fn run(mode: Mode) {
         let state = ctx.state();
         assert_eq!(state.rejected, Vec::<String>::new());
         assert_eq!(state.refresh_grants, vec![first.refresh_token.clone()]);
+        // Rotation: the used refresh token is dead, only the new one works.
+        let live: Vec<&String> = state.live_refresh_tokens.keys().collect();
+        assert_eq!(live, vec![&state.issued[1].refresh_token]);
         assert_eq!((state.token_calls, state.code_grants), (2, 1));
         assert_eq!(state.issued.len(), 2);
         state.issued[1].clone()

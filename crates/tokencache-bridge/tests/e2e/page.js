@@ -39,8 +39,9 @@ async function start() {
     browserStorage,
     login() {
       show("redirecting to /authorize");
-      // Navigates away; the driver waits for the redirect back.
-      client.loginWithRedirect().catch((e) => show(`login failed: ${e}`));
+      // Navigates away (after the driver's call returned); the driver waits for the
+      // redirect back.
+      setTimeout(() => client.loginWithRedirect().catch((e) => show(`login failed: ${e}`)), 0);
     },
     async callback() {
       const result = await client.handleRedirectCallback();
@@ -74,9 +75,14 @@ async function start() {
     },
     logout() {
       show("logging out");
-      client
-        .logout({ logoutParams: { returnTo: `${config.redirectUri}?logged_out=1` } })
-        .catch((e) => show(`logout failed: ${e}`));
+      // Clears the cache, then navigates to /v2/logout, which returns to the page.
+      setTimeout(
+        () =>
+          client
+            .logout({ logoutParams: { returnTo: `${config.redirectUri}?logged_out=1` } })
+            .catch((e) => show(`logout failed: ${e}`)),
+        0,
+      );
     },
     ready: true,
   };
