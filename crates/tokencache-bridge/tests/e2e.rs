@@ -184,7 +184,7 @@ fn id_token(issuer: &str, nonce: Option<&str>) -> String {
 }
 
 /// One token response of the fake authorization server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Issued {
     access_token: String,
     refresh_token: String,
