@@ -48,4 +48,7 @@ step "JavaScript: the bridge package (node --test, npm pack)"
 step "browser tests (headless Chromium)"
 scripts/web-test.sh
 
+step "bridge end to end: the real auth0-spa-js in headless Chromium, tokens in native encrypted SQLite"
+scripts/e2e-test.sh
+
 step "all tests passed"
