@@ -24,9 +24,9 @@
 //! # futures::executor::block_on(async {
 //! use std::sync::Arc;
 //! use tokencache_benches::{run, Op, RunConfig, Workload};
-//! # use tokencache_core::doc_support::MapCache;
+//! # use tokencache_conformance::{MapCache, NoListing};
 //!
-//! let cache = Arc::new(MapCache::default());
+//! let cache = Arc::new(NoListing(MapCache::new()));
 //! let w = Workload::new(Op::Subset, 10);
 //! let m = run(cache, &w, &RunConfig::quick()).await?;
 //! assert_eq!(m.workload, "subset_10");
@@ -474,7 +474,7 @@ async fn measure(p: &Prepared, cfg: &RunConfig) -> Result<Measurement> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokencache_core::doc_support::MapCache;
+    use tokencache_conformance::{MapCache, NoListing};
 
     #[test]
     fn quantiles_by_nearest_rank() {
@@ -488,7 +488,7 @@ mod tests {
     #[test]
     fn every_workload_runs_and_leaves_no_key() {
         futures::executor::block_on(async {
-            let cache = Arc::new(MapCache::default());
+            let cache = Arc::new(NoListing(MapCache::new()));
             for w in Workload::standard_set(&[10, 50]) {
                 let m = run(cache.clone(), &w, &RunConfig::quick()).await.unwrap();
                 assert_eq!(m.workload, w.name());
@@ -507,7 +507,7 @@ mod tests {
     #[test]
     fn a_wrong_answer_is_an_error() {
         futures::executor::block_on(async {
-            let cache: Arc<dyn Cache> = Arc::new(MapCache::default());
+            let cache: Arc<dyn Cache> = Arc::new(NoListing(MapCache::new()));
             let p = Workload::new(Op::Subset, 3).prepare(cache).await.unwrap();
             p.manager()
                 .remove(CLIENT_ID, Some(TARGET_AUDIENCE), Some(TARGET_SCOPE))

@@ -420,12 +420,16 @@ struct Stored {
     audience: &'static str,
     scope: &'static str,
     had_refresh_token: bool,
+    had_no_refresh_token: bool,
 }
 
 /// Generates one scenario, keeping to the cases where auth0-spa-js and the design agree:
 /// - a lookup (`get`, `getIdToken`) is emitted only when at most one key ever stored could
 ///   match it by scope (auth0-spa-js takes the first match in key order, we rank matches);
-/// - an MRRT lookup only when at most one key of the client ever held a refresh token;
+/// - an MRRT lookup only when at most one key of the client ever held a refresh token,
+///   and no key the lookup can find ever held an entry without one (an expired entry
+///   without a refresh token is a miss in every step for us, so we go on to the MRRT
+///   fallback where auth0-spa-js answers none);
 /// - `clear(client)` in manifest mode only when every key ever stored is that client's
 ///   (auth0-spa-js deletes the whole manifest); no `remove` in manifest mode (auth0-spa-js
 ///   leaves the manifest line); audiences and scopes are never empty together, no empty
@@ -440,15 +444,45 @@ struct Gen {
 }
 
 impl Gen {
-    fn candidates(&self, client: &str, audience: &str, wanted: &[&str]) -> usize {
+    /// The keys ever stored that a lookup can find: by scope, and (without a scope) the
+    /// key without a scope part, which the exact lookup finds first.
+    fn findable<'a>(
+        &'a self,
+        client: &'a str,
+        audience: &'a str,
+        wanted: &'a [&'a str],
+    ) -> impl Iterator<Item = &'a Stored> + 'a {
         self.ever
             .values()
-            .filter(|k| k.client == client && k.audience == audience && !k.scope.is_empty())
-            .filter(|k| {
+            .filter(move |k| k.client == client && k.audience == audience)
+            .filter(move |k| {
+                if k.scope.is_empty() {
+                    return wanted.is_empty();
+                }
                 let have: HashSet<&str> = k.scope.split(' ').collect();
                 wanted.iter().all(|w| have.contains(w))
             })
-            .count()
+    }
+
+    fn candidates(&self, client: &str, audience: &str, wanted: &[&str]) -> usize {
+        self.findable(client, audience, wanted).count()
+    }
+
+    /// Whether a key the lookup can find ever held an entry without a refresh token.
+    fn may_find_without_refresh_token(
+        &self,
+        client: &str,
+        audience: Option<&str>,
+        scope: Option<&str>,
+    ) -> bool {
+        let Some(audience) = audience else {
+            return false;
+        };
+        let wanted: Vec<&str> = scope.map_or(vec![], |s| s.split(' ').collect());
+        let found = self
+            .findable(client, audience, &wanted)
+            .any(|k| k.had_no_refresh_token);
+        found
     }
 
     fn mrrt_ok(&self, client: &str) -> bool {
@@ -559,13 +593,17 @@ impl Gen {
                     audience,
                     scope,
                     had_refresh_token: false,
+                    had_no_refresh_token: false,
                 });
                 s.had_refresh_token |= has_rt;
+                s.had_no_refresh_token |= !has_rt;
                 json!({"op": "set", "entry": e})
             }
             30..=54 => match self.lookup() {
                 Some((client, audience, scope)) => {
-                    let use_mrrt = self.mrrt_ok(client) && self.rng.chance(40);
+                    let use_mrrt = self.mrrt_ok(client)
+                        && !self.may_find_without_refresh_token(client, audience, scope.as_deref())
+                        && self.rng.chance(40);
                     json!({
                         "op": "get", "clientId": client, "audience": audience, "scope": scope,
                         "leeway": *self.rng.pick(&LEEWAYS), "useMrrt": use_mrrt,
@@ -589,6 +627,7 @@ impl Gen {
                     audience: "",
                     scope: "",
                     had_refresh_token: false,
+                    had_no_refresh_token: false,
                 });
                 json!({"op": "setIdToken", "clientId": client, "idToken": id, "decodedToken": decoded(&id, n)})
             }
@@ -615,10 +654,14 @@ impl Gen {
             }),
             93..=96 if self.manifest => match self.lookup() {
                 // No remove in manifest mode (see above): one more lookup instead.
-                Some((client, audience, scope)) => json!({
-                    "op": "get", "clientId": client, "audience": audience, "scope": scope,
-                    "leeway": 0, "useMrrt": self.mrrt_ok(client),
-                }),
+                Some((client, audience, scope)) => {
+                    let use_mrrt = self.mrrt_ok(client)
+                        && !self.may_find_without_refresh_token(client, audience, scope.as_deref());
+                    json!({
+                        "op": "get", "clientId": client, "audience": audience, "scope": scope,
+                        "leeway": 0, "useMrrt": use_mrrt,
+                    })
+                }
                 None => self.advance(),
             },
             93..=96 => {
