@@ -59,9 +59,10 @@ impl MapCache {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(clock) = &self.expiry {
             let now_s = clock.now_ms().div_euclid(1000);
-            map.retain(|_, v| {
-                !(v.expires_at().is_some_and(|at| at < now_s) && !v.has_refresh_token())
-            });
+            let dropped = |v: &Cacheable| {
+                v.expires_at().is_some_and(|at| at < now_s) && !v.has_refresh_token()
+            };
+            map.retain(|_, v| !dropped(v));
         }
         map
     }
