@@ -394,5 +394,5 @@ async fn caught(
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod mutants;

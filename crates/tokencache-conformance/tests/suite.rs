@@ -2,6 +2,7 @@
 //! (`NoListing`), with physical expiry, with a custom prefix, and against deliberately
 //! broken caches that it must catch (the manager without its write lock is caught by the
 //! unit tests in `src/mutants.rs`).
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::sync::{Arc, Mutex};
 
