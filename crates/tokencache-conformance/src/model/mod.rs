@@ -76,7 +76,9 @@ async fn check_case<F: Fixture>(
         .forget_dropped(&**cache, now_s(clock), physical_expiry)
         .await
         .map_err(|e| format!("at the end: {e}"))?;
-    model.compare_state(&**cache).await
+    model
+        .compare_state(&**cache, now_s(clock), physical_expiry)
+        .await
 }
 
 fn seed() -> u64 {

@@ -19,6 +19,15 @@ struct Stored {
     value: Cacheable,
 }
 
+impl Stored {
+    /// Physical expiry may drop it: an entry expired by the clock without a refresh token.
+    fn doomed(&self, now_s: i64) -> bool {
+        self.value
+            .as_entry()
+            .is_some_and(|e| e.expires_at < now_s && rt_of(&e.body).is_none())
+    }
+}
+
 /// The design's semantics over a `BTreeMap`, written for clarity, not speed.
 #[derive(Debug)]
 pub(super) struct Model {
@@ -126,11 +135,7 @@ impl Model {
         let doomed: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, s)| {
-                s.value
-                    .as_entry()
-                    .is_some_and(|e| e.expires_at < now_s && rt_of(&e.body).is_none())
-            })
+            .filter(|(_, s)| s.doomed(now_s))
             .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {
@@ -438,7 +443,14 @@ impl Model {
     }
 
     /// Compares what the manager can see in `cache` with the model.
-    pub(super) async fn compare_state(&self, cache: &dyn Cache) -> Result<(), String> {
+    /// With `physical_expiry`, an entry that physical expiry may drop can also be gone
+    /// (the cache may drop it at any time, also while the state is read).
+    pub(super) async fn compare_state(
+        &self,
+        cache: &dyn Cache,
+        now_s: i64,
+        physical_expiry: bool,
+    ) -> Result<(), String> {
         let read = |k: String| async move {
             cache
                 .get(&k)
@@ -484,6 +496,7 @@ impl Model {
         let want: BTreeMap<String, Value> = self
             .entries
             .iter()
+            .filter(|(k, s)| !(physical_expiry && s.doomed(now_s) && !seen.contains_key(*k)))
             .map(|(k, s)| (k.clone(), to_json(&s.value)))
             .collect();
         if seen != want {
