@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use tokencache_conformance::{Capabilities, Fixture, Suite, CUSTOM_PREFIX};
-use tokencache_core::{Cache, Clock, Error, Result, DEFAULT_PREFIX};
+use tokencache_core::{Cache, Clock, Error, Result};
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache_web::{LocalStorageCache, SessionStorageCache};
 use wasm_bindgen_test::*;
@@ -81,47 +81,85 @@ impl Fixture for Web {
     }
 }
 
-async fn checks(web: Web) {
-    for prefix in [DEFAULT_PREFIX, CUSTOM_PREFIX] {
-        Suite::new(web).prefix(prefix).assert_all().await;
-    }
-}
-
-async fn model(web: Web) {
-    for prefix in [DEFAULT_PREFIX, CUSTOM_PREFIX] {
-        Suite::new(web)
-            .prefix(prefix)
-            .run_model_test(BROWSER_CASES)
-            .await;
-    }
-}
+// One test per cache and prefix: a test runs as one task on the page's main thread, and
+// ChromeDriver gives up on a page that does not answer for 30 s.
 
 #[wasm_bindgen_test]
 async fn conformance_local_storage() {
-    checks(Web::Local).await;
+    Suite::new(Web::Local).assert_all().await;
+}
+
+#[wasm_bindgen_test]
+async fn conformance_local_storage_custom_prefix() {
+    Suite::new(Web::Local)
+        .prefix(CUSTOM_PREFIX)
+        .assert_all()
+        .await;
 }
 
 #[wasm_bindgen_test]
 async fn conformance_local_storage_without_read_memo() {
-    checks(Web::LocalWithoutMemo).await;
+    Suite::new(Web::LocalWithoutMemo).assert_all().await;
+}
+
+#[wasm_bindgen_test]
+async fn conformance_local_storage_without_read_memo_custom_prefix() {
+    Suite::new(Web::LocalWithoutMemo)
+        .prefix(CUSTOM_PREFIX)
+        .assert_all()
+        .await;
 }
 
 #[wasm_bindgen_test]
 async fn conformance_session_storage() {
-    checks(Web::Session).await;
+    Suite::new(Web::Session).assert_all().await;
+}
+
+#[wasm_bindgen_test]
+async fn conformance_session_storage_custom_prefix() {
+    Suite::new(Web::Session)
+        .prefix(CUSTOM_PREFIX)
+        .assert_all()
+        .await;
 }
 
 #[wasm_bindgen_test]
 async fn conformance_encrypted_local_storage() {
-    checks(Web::EncryptedLocal).await;
+    Suite::new(Web::EncryptedLocal).assert_all().await;
+}
+
+#[wasm_bindgen_test]
+async fn conformance_encrypted_local_storage_custom_prefix() {
+    Suite::new(Web::EncryptedLocal)
+        .prefix(CUSTOM_PREFIX)
+        .assert_all()
+        .await;
 }
 
 #[wasm_bindgen_test]
 async fn model_test_local_storage() {
-    model(Web::Local).await;
+    Suite::new(Web::Local).run_model_test(BROWSER_CASES).await;
+}
+
+#[wasm_bindgen_test]
+async fn model_test_local_storage_custom_prefix() {
+    Suite::new(Web::Local)
+        .prefix(CUSTOM_PREFIX)
+        .run_model_test(BROWSER_CASES)
+        .await;
 }
 
 #[wasm_bindgen_test]
 async fn model_test_encrypted_local_storage() {
-    model(Web::EncryptedLocal).await;
+    Suite::new(Web::EncryptedLocal)
+        .run_model_test(BROWSER_CASES)
+        .await;
+}
+
+#[wasm_bindgen_test]
+async fn model_test_encrypted_local_storage_custom_prefix() {
+    Suite::new(Web::EncryptedLocal)
+        .prefix(CUSTOM_PREFIX)
+        .run_model_test(BROWSER_CASES)
+        .await;
 }
