@@ -36,7 +36,9 @@ async fn explicit_cache_wins_over_location_with_a_warning() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let mine: Arc<dyn Cache> = Arc::new(tokencache_core::doc_support::MapCache::default());
+    let mine: Arc<dyn Cache> = Arc::new(tokencache_conformance::NoListing(
+        tokencache_conformance::MapCache::new(),
+    ));
     let manager = tokencache::builder()
         .client_id("app")
         .cache_location(CacheLocation::Memory)
@@ -91,7 +93,9 @@ async fn location_alone_and_default_are_memory() {
 
 #[tokio::test]
 async fn custom_cache_without_listing_needs_a_client_id() {
-    let mine: Arc<dyn Cache> = Arc::new(tokencache_core::doc_support::MapCache::default());
+    let mine: Arc<dyn Cache> = Arc::new(tokencache_conformance::NoListing(
+        tokencache_conformance::MapCache::new(),
+    ));
     let err = tokencache::builder().cache(mine).build().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
 }

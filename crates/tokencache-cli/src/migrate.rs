@@ -261,8 +261,8 @@ async fn write_undoable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokencache::doc_support::MapCache;
     use tokencache::{async_trait, KeyManifestEntry};
+    use tokencache_conformance::MapCache;
 
     /// A map whose writes to `broken` fail, as a store that goes away half-way would.
     #[derive(Default)]

@@ -10,11 +10,10 @@ use tokencache_core::{async_trait, Cache, Cacheable, Result};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tokencache_conformance::NoListing;
+/// use tokencache_conformance::{MapCache, NoListing};
 /// use tokencache_core::{Cache, CacheManager};
-/// # use tokencache_core::doc_support::MapCache;
 ///
-/// let cache: Arc<dyn Cache> = Arc::new(NoListing(MapCache::default()));
+/// let cache: Arc<dyn Cache> = Arc::new(NoListing(MapCache::new()));
 /// assert!(!cache.lists_keys());
 /// // Without a client id for the manifest, a manager cannot be built over it.
 /// assert!(CacheManager::new(cache.clone()).is_err());

@@ -33,43 +33,6 @@ pub use stored::{
     WrappedCacheEntry,
 };
 
-/// Small helpers for documentation examples. Not part of the API.
-#[doc(hidden)]
-pub mod doc_support {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    use crate::{Cache, Cacheable, Result};
-
-    /// A map that cannot list its keys.
-    #[derive(Default, Debug)]
-    pub struct MapCache(Mutex<HashMap<String, Cacheable>>);
-
-    #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-    #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-    impl Cache for MapCache {
-        async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
-            Ok(self
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(key)
-                .cloned())
-        }
-        async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key.to_owned(), value);
-            Ok(())
-        }
-        async fn remove(&self, key: &str) -> Result<()> {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-            Ok(())
-        }
-    }
-}
-
 /// The examples of this crate's README.md, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

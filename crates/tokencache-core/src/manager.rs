@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use async_lock::Mutex;
+use async_lock::{Mutex, MutexGuard};
 
 use crate::cache::Cache;
 use crate::clock::{Clock, SystemClock};
@@ -56,11 +56,29 @@ impl GetOptions {
 /// a manifest line; reads of a valid entry take no lock.
 ///
 /// ```
+/// # use std::collections::HashMap;
+/// # use std::sync::Mutex;
+/// # use tokencache_core::{async_trait, Cache, Cacheable};
+/// # #[derive(Default)]
+/// # struct MapCache(Mutex<HashMap<String, Cacheable>>);
+/// # #[async_trait]
+/// # impl Cache for MapCache {
+/// #     async fn get(&self, k: &str) -> tokencache_core::Result<Option<Cacheable>> {
+/// #         Ok(self.0.lock().unwrap().get(k).cloned())
+/// #     }
+/// #     async fn set(&self, k: &str, v: Cacheable) -> tokencache_core::Result<()> {
+/// #         self.0.lock().unwrap().insert(k.to_owned(), v);
+/// #         Ok(())
+/// #     }
+/// #     async fn remove(&self, k: &str) -> tokencache_core::Result<()> {
+/// #         self.0.lock().unwrap().remove(k);
+/// #         Ok(())
+/// #     }
+/// # }
 /// # #[cfg(not(target_arch = "wasm32"))]
 /// # futures::executor::block_on(async {
 /// use std::sync::Arc;
 /// use tokencache_core::{CacheEntry, CacheKey, CacheManager, GetOptions, ManualClock};
-/// # use tokencache_core::doc_support::MapCache;
 ///
 /// // `MapCache` cannot list its keys, so the manager keeps a manifest for client "app".
 /// let clock = Arc::new(ManualClock::new(1_700_000_000_000));
@@ -94,6 +112,8 @@ pub struct CacheManager {
     manifest_key: Option<String>,
     /// Serializes every write of this manager.
     write_lock: Mutex<()>,
+    /// `false` only through [`CacheManagerBuilder::unserialized_writes_for_tests`].
+    serialize_writes: bool,
 }
 
 impl fmt::Debug for CacheManager {
@@ -112,6 +132,7 @@ pub struct CacheManagerBuilder {
     clock: Arc<dyn Clock>,
     prefix: String,
     client_id: Option<String>,
+    serialize_writes: bool,
 }
 
 impl CacheManagerBuilder {
@@ -131,6 +152,16 @@ impl CacheManagerBuilder {
     /// when the cache cannot list its keys.
     pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// **For tests of test suites only.** A manager whose writes are *not* serialized,
+    /// so that concurrent calls can lose updates: the conformance kit runs its
+    /// no-lost-updates check against it to prove that the check can fail. Never use it
+    /// for real work.
+    #[doc(hidden)]
+    pub fn unserialized_writes_for_tests(mut self) -> Self {
+        self.serialize_writes = false;
         self
     }
 
@@ -156,6 +187,7 @@ impl CacheManagerBuilder {
             prefix: self.prefix,
             manifest_key,
             write_lock: Mutex::new(()),
+            serialize_writes: self.serialize_writes,
         })
     }
 }
@@ -163,7 +195,8 @@ impl CacheManagerBuilder {
 /// How good a candidate entry is for a lookup: lower is better.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Rank {
-    /// 0: valid under the leeway; 1: expired with a refresh token; 2: expired without.
+    /// 0: valid under the leeway; 1: expired with a refresh token. (An entry that expired
+    /// without a refresh token is no candidate: `get` removes it.)
     class: u8,
     /// Number of distinct scopes in the key.
     scopes: usize,
@@ -187,6 +220,7 @@ impl CacheManager {
             clock: Arc::new(SystemClock),
             prefix: DEFAULT_PREFIX.to_owned(),
             client_id: None,
+            serialize_writes: true,
         }
     }
 
@@ -203,6 +237,16 @@ impl CacheManager {
     /// The key of the manifest, when this manager keeps one.
     pub fn manifest_key(&self) -> Option<&str> {
         self.manifest_key.as_deref()
+    }
+
+    /// Holds every write of this manager (unless built with
+    /// [`CacheManagerBuilder::unserialized_writes_for_tests`]).
+    async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
+        if self.serialize_writes {
+            Some(self.write_lock.lock().await)
+        } else {
+            None
+        }
     }
 
     fn now_s(&self) -> i64 {
@@ -309,37 +353,62 @@ impl CacheManager {
     // ---- the API --------------------------------------------------------------------
 
     /// The cached body for `key` (its client id, audience and scope; its prefix is this
-    /// manager's), following auth0-spa-js: the exact key, else the best stored entry of
-    /// the same client and audience whose scopes include every requested scope, else (with
-    /// `use_mrrt` and not `cache_only`) the refresh token of another entry of the client.
-    /// An expired entry with a refresh token is cut down to `{refresh_token, audience,
-    /// scope}`; one without is removed.
+    /// manager's), following auth0-spa-js:
+    ///
+    /// 1. the entry at the exact key;
+    /// 2. else the best stored entry of the same client and audience whose scopes include
+    ///    every requested scope (valid before expired, then the fewest scopes, then the
+    ///    smallest key);
+    /// 3. else, with `use_mrrt` and not `cache_only`, `{refresh_token, audience, scope}`
+    ///    of the best entry of the client that holds a refresh token (nothing is written).
+    ///
+    /// An expired entry (under the leeway) with a refresh token is cut down to
+    /// `{refresh_token, audience, scope}` where it was found and returned.
+    ///
+    /// **Deliberate difference from auth0-spa-js:** an expired entry *without* a refresh
+    /// token is a miss in every step. `get` removes it (and its manifest line) and goes on
+    /// exactly as if it had not been stored: to the scope lookup, then to the MRRT
+    /// fallback. auth0-spa-js removes it and returns nothing, so its answer depends on
+    /// whether the cache still held the entry: a cache with physical expiry (moka, a Redis
+    /// TTL) that already dropped it falls back to MRRT, one that still holds it (SQLite
+    /// before `purge`) does not. Here one state gives one answer on every backend.
     pub async fn get(&self, key: &CacheKey, opts: GetOptions) -> Result<Option<Arc<EntryBody>>> {
         let exact = self.key_string(&key.client_id, key.audience(), key.scope())?;
         let now_s = self.now_s();
         let leeway = opts.expiry_adjustment_seconds;
         let expired = |e: &WrappedCacheEntry| e.expires_at.saturating_sub(leeway) < now_s;
 
-        let (found_key, entry) = match self.cache.get(&exact).await? {
-            Some(Cacheable::Entry(e)) => (exact, e),
-            Some(_) => return Ok(None), // the manifest or an id token: no fallback
-            None => match self.find_by_scope(key, &expired).await? {
-                Some(found) => found,
-                None if opts.use_mrrt && !opts.cache_only => {
-                    return self.find_refresh_token(key, &expired).await;
+        // Step 1: the exact key.
+        match self.cache.get(&exact).await? {
+            Some(Cacheable::Entry(e)) if !expired(&e) => return Ok(Some(e.body)),
+            Some(Cacheable::Entry(_)) => {
+                if let Some(body) = self.expire(&exact, &expired).await? {
+                    return Ok(Some(body));
                 }
-                None => return Ok(None),
-            },
-        };
-
-        if !expired(&entry) {
-            return Ok(Some(entry.body));
+                // Expired without a refresh token: removed, a miss.
+            }
+            Some(_) => return Ok(None), // the manifest or an id token: no fallback
+            None => {}
         }
-        self.expire(&found_key, &expired).await
+        // Step 2: a stored entry whose scopes cover the requested ones.
+        if let Some((found_key, entry)) = self.find_by_scope(key, &expired).await? {
+            if !expired(&entry) {
+                return Ok(Some(entry.body));
+            }
+            if let Some(body) = self.expire(&found_key, &expired).await? {
+                return Ok(Some(body));
+            }
+        }
+        // Step 3: the MRRT fallback.
+        if opts.use_mrrt && !opts.cache_only {
+            return self.find_refresh_token(key, &expired).await;
+        }
+        Ok(None)
     }
 
     /// Step 2 of `get`: the best stored entry of the key's client and audience whose
-    /// scopes include all requested scopes.
+    /// scopes include all requested scopes. Matching entries that expired without a
+    /// refresh token are removed on the way, and never chosen.
     async fn find_by_scope(
         &self,
         key: &CacheKey,
@@ -357,6 +426,7 @@ impl CacheManager {
             self.prefix, key.client_id
         );
         let mut best: Option<((Rank, String), WrappedCacheEntry)> = None;
+        let mut dead: Vec<String> = Vec::new();
         for stored in self.list(&listing_prefix).await? {
             let Ok(k) = CacheKey::from_key(&stored) else {
                 continue;
@@ -377,18 +447,27 @@ impl CacheManager {
             let Some(entry) = self.get_entry(&stored).await? else {
                 continue;
             };
-            let rank = Rank {
-                class: match (expired(&entry), entry.body.refresh_token().is_some()) {
-                    (false, _) => 0,
-                    (true, true) => 1,
-                    (true, false) => 2,
-                },
-                scopes: have.len(),
+            let class = match (expired(&entry), entry.body.refresh_token().is_some()) {
+                (false, _) => 0,
+                (true, true) => 1,
+                (true, false) => {
+                    dead.push(stored);
+                    continue;
+                }
             };
-            let cand = (rank, stored);
+            let cand = (
+                Rank {
+                    class,
+                    scopes: have.len(),
+                },
+                stored,
+            );
             if best.as_ref().is_none_or(|(b, _)| cand < *b) {
                 best = Some((cand, entry));
             }
+        }
+        if !dead.is_empty() {
+            self.remove_expired(&dead, expired).await?;
         }
         Ok(best.map(|((_, k), e)| (k, e)))
     }
@@ -424,14 +503,15 @@ impl CacheManager {
         Ok(best.map(|(_, e)| Arc::new(e.body.refresh_only())))
     }
 
-    /// Step 4 of `get`, under the write lock: re-reads `key` and cuts the entry down to its
-    /// refresh token, or removes it, unless another writer replaced it meanwhile.
+    /// Under the write lock: re-reads `key` and, if it is still expired, cuts it down to
+    /// its refresh token (returned) or removes it with its manifest line (`None`). An entry
+    /// that another writer replaced meanwhile by a valid one is returned as it is.
     async fn expire(
         &self,
         key: &str,
         expired: &impl Fn(&WrappedCacheEntry) -> bool,
     ) -> Result<Option<Arc<EntryBody>>> {
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.write_guard().await;
         let Some(entry) = self.get_entry(key).await? else {
             return Ok(None);
         };
@@ -454,6 +534,34 @@ impl CacheManager {
         }
     }
 
+    /// Under the write lock: removes those of `keys` that still hold an entry that expired
+    /// without a refresh token, and their manifest lines.
+    async fn remove_expired(
+        &self,
+        keys: &[String],
+        expired: &impl Fn(&WrappedCacheEntry) -> bool,
+    ) -> Result<()> {
+        let _guard = self.write_guard().await;
+        let mut gone: Vec<String> = Vec::new();
+        for key in keys {
+            if let Some(e) = self.get_entry(key).await? {
+                if expired(&e) && e.body.refresh_token().is_none() {
+                    gone.push(key.clone());
+                }
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(
+            count = gone.len(),
+            "access tokens expired without a refresh token; removed"
+        );
+        self.cache.remove_many(&gone).await?;
+        let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+        self.manifest_remove(&gone).await
+    }
+
     /// Stores `entry` at `prefix::client_id::audience::scope`, expiring `expires_in`
     /// seconds from now (rounded down to whole seconds, as auth0-spa-js compares them).
     pub async fn set(&self, entry: CacheEntry) -> Result<()> {
@@ -464,7 +572,7 @@ impl CacheManager {
         }
         let key = self.key_string(&entry.client_id, Some(&entry.audience), Some(&entry.scope))?;
         let value = Cacheable::Entry(WrappedCacheEntry::from_entry(entry, self.now_s())?);
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.write_guard().await;
         self.cache.set(&key, value).await?;
         self.manifest_add(&key).await
     }
@@ -483,7 +591,7 @@ impl CacheManager {
             id_token: id_token.to_owned(),
             decoded_token: decoded,
         });
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.write_guard().await;
         self.cache.set(&key, value).await?;
         self.manifest_add(&key).await
     }
@@ -526,7 +634,7 @@ impl CacheManager {
             ));
         }
         let key = self.key_string(client_id, audience, scope)?;
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.write_guard().await;
         self.cache.remove(&key).await?;
         self.manifest_remove(&[&key]).await
     }
@@ -544,7 +652,7 @@ impl CacheManager {
             Some(c) => format!("{}{SEPARATOR}{c}", self.prefix),
             None => format!("{}{SEPARATOR}", self.prefix),
         };
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.write_guard().await;
         let mut keys = self.list(&listing_prefix).await?;
         if let Some(c) = client_id {
             keys.retain(|k| {
@@ -566,7 +674,7 @@ impl CacheManager {
     /// the rest of the entry and its expiry are kept.
     pub async fn strip_refresh_token(&self, refresh_token: &str) -> Result<()> {
         let listing_prefix = format!("{}{SEPARATOR}", self.prefix);
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.write_guard().await;
         for key in self.list(&listing_prefix).await? {
             let Some(entry) = self.get_entry(&key).await? else {
                 continue;
@@ -591,7 +699,7 @@ impl CacheManager {
         use_mrrt: bool,
     ) -> Result<()> {
         let listing_prefix = format!("{}{SEPARATOR}{client_id}", self.prefix);
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.write_guard().await;
         for key in self.list(&listing_prefix).await? {
             if !CacheKey::from_key(&key).is_ok_and(|k| k.client_id == client_id) {
                 continue;

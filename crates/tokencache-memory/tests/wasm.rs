@@ -18,18 +18,34 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-async fn make(clock: Arc<dyn Clock>) -> Arc<dyn Cache> {
-    Arc::new(MemoryCache::builder().clock(clock).build())
+/// Fresh caches whose physical expiry follows the check's clock.
+struct Memory;
+
+impl tokencache_conformance::Fixture for Memory {
+    fn capabilities(&self) -> tokencache_conformance::Capabilities {
+        tokencache_conformance::Capabilities::new()
+            .with_listing()
+            .with_physical_expiry()
+    }
+
+    async fn create(&self, clock: Arc<dyn Clock>) -> tokencache_core::Result<Arc<dyn Cache>> {
+        Ok(Arc::new(MemoryCache::builder().clock(clock).build()))
+    }
 }
 
 #[wasm_bindgen_test]
 async fn conformance_checks() {
-    tokencache_conformance::run_all(make).await;
+    use tokencache_conformance::{Suite, CUSTOM_PREFIX};
+    Suite::new(Memory).assert_all().await;
+    Suite::new(Memory).prefix(CUSTOM_PREFIX).assert_all().await;
 }
 
 #[wasm_bindgen_test]
 async fn conformance_model_test() {
-    tokencache_conformance::run_model_test(make, tokencache_conformance::default_cases()).await;
+    let cases = tokencache_conformance::default_cases();
+    tokencache_conformance::Suite::new(Memory)
+        .run_model_test(cases)
+        .await;
 }
 
 /// The default cache on the browser's own clock (`Date.now()`), through the manager.

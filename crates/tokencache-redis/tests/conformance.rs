@@ -1,74 +1,88 @@
 //! The shared conformance suite (every behaviour check and the model test) on a
-//! standalone server and on a 3-master cluster, a fresh namespace for every cache.
+//! standalone server and on a 3-master cluster, with the default key prefix and with a
+//! custom one; every cache gets a fresh namespace, deleted after its check.
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use common::{fresh_namespace, Target};
-use tokencache_core::{Cache, Clock};
+use tokencache_conformance::{Capabilities, Fixture, Suite, CUSTOM_PREFIX};
+use tokencache_core::{Cache, Clock, Error, Result, DEFAULT_PREFIX};
 use tokencache_redis::RedisCache;
 
-/// Makes fresh caches on one shared connection, and removes their namespaces at the end.
-struct Factory {
+/// Fresh caches on one shared connection, each in a namespace of its own.
+struct Redis {
     base: RedisCache,
-    made: Mutex<Vec<Arc<RedisCache>>>,
+    /// Every cache not torn down yet, by its address.
+    made: Mutex<HashMap<usize, Arc<RedisCache>>>,
 }
 
-impl Factory {
-    async fn new(target: Target) -> Factory {
+impl Redis {
+    async fn new(target: Target) -> Redis {
         let base = target
             .connect(RedisCache::builder(fresh_namespace("conformance-base")))
             .await;
-        Factory {
+        Redis {
             base,
-            made: Mutex::new(Vec::new()),
+            made: Mutex::default(),
         }
     }
+}
 
-    fn make(&self, clock: Arc<dyn Clock>) -> Arc<dyn Cache> {
+fn address<T: ?Sized>(cache: &Arc<T>) -> usize {
+    Arc::as_ptr(cache) as *const () as usize
+}
+
+impl Fixture for Redis {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().with_listing().with_physical_expiry()
+    }
+
+    async fn create(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Cache>> {
         let cache = Arc::new(
             RedisCache::builder(fresh_namespace("conformance"))
                 .clock(clock)
-                .with_connection(&self.base.connection())
-                .expect("a valid namespace"),
+                .with_connection(&self.base.connection())?,
         );
-        self.made.lock().unwrap().push(cache.clone());
-        cache
+        self.made
+            .lock()
+            .unwrap()
+            .insert(address(&cache), cache.clone());
+        Ok(cache)
     }
 
-    async fn clean_up(&self) {
-        let made: Vec<_> = std::mem::take(&mut *self.made.lock().unwrap());
-        for cache in made {
-            cache
-                .clear_namespace()
-                .await
-                .expect("clear a test namespace");
+    /// Deletes the cache's namespace, and checks that nothing of it is left.
+    async fn tear_down(&self, cache: Arc<dyn Cache>) -> Result<()> {
+        let made = self.made.lock().unwrap().remove(&address(&cache));
+        let made = made.ok_or_else(|| Error::unexpected("tear_down of a cache never created"))?;
+        made.clear_namespace().await?;
+        match made.all_keys().await? {
+            Some(keys) if keys.is_empty() => Ok(()),
+            left => Err(Error::unexpected(format!(
+                "the namespace still lists {left:?} after clear_namespace"
+            ))),
         }
     }
 }
 
 async fn behaviours(target: Target) {
-    let f = Factory::new(target).await;
-    tokencache_conformance::run_all(|clock| {
-        let cache = f.make(clock);
-        async move { cache }
-    })
-    .await;
-    f.clean_up().await;
+    for prefix in [DEFAULT_PREFIX, CUSTOM_PREFIX] {
+        let suite = Suite::new(Redis::new(target).await).prefix(prefix);
+        suite.assert_all().await;
+        assert!(suite.fixture().made.lock().unwrap().is_empty());
+    }
 }
 
 async fn model(target: Target) {
-    let f = Factory::new(target).await;
-    tokencache_conformance::run_model_test(
-        |clock| {
-            let cache = f.make(clock);
-            async move { cache }
-        },
-        tokencache_conformance::default_cases(),
-    )
-    .await;
-    f.clean_up().await;
+    for prefix in [DEFAULT_PREFIX, CUSTOM_PREFIX] {
+        let suite = Suite::new(Redis::new(target).await).prefix(prefix);
+        suite
+            .run_model_test(tokencache_conformance::default_cases())
+            .await;
+        assert!(suite.fixture().made.lock().unwrap().is_empty());
+    }
 }
 
 #[tokio::test]

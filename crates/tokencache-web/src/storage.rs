@@ -89,7 +89,9 @@ pub type SessionStorageCache = StorageCache<Session>;
 ///
 /// [`Cache::all_keys`] returns the storage keys that start with the cache's prefix
 /// ([`DEFAULT_PREFIX`] unless set with [`StorageCache::with_prefix`]), as auth0-spa-js does;
-/// the prefix does not change the keys that `get`, `set` and `remove` use.
+/// the prefix does not change the keys that `get`, `set` and `remove` use, nor the keys
+/// [`Cache::keys_with_prefix`] lists (every storage key with the prefix asked for, so that a
+/// manager with another key prefix finds its keys).
 ///
 /// `get` keeps, per key, the last item it read or wrote and its decoded value (the *read
 /// memo*, see [`StorageCache::with_read_memo`]): it still reads the item on every call, but
@@ -221,13 +223,17 @@ impl<K: StorageKind> StorageCache<K> {
     /// The stored keys with the prefix, in the order the browser lists them
     /// (`Object.keys(storage)`, as auth0-spa-js).
     fn listed_keys(&self) -> Result<Vec<String>> {
+        Ok(self.keys_starting_with(&self.prefix))
+    }
+
+    /// The stored keys that start with `prefix`, in the order the browser lists them.
+    fn keys_starting_with(&self, prefix: &str) -> Vec<String> {
         // One call for every key; `Storage::key(i)` would cross into JS once per key.
         let keys = js_sys::Object::keys(&self.storage);
-        Ok(keys
-            .iter()
+        keys.iter()
             .filter_map(|k| k.as_string())
-            .filter(|k| k.starts_with(&self.prefix))
-            .collect())
+            .filter(|k| k.starts_with(prefix))
+            .collect()
     }
 
     fn forget(&self, key: &str) {
@@ -324,6 +330,11 @@ impl<K: StorageKind> Cache for StorageCache<K> {
 
     async fn all_keys(&self) -> Result<Option<Vec<String>>> {
         self.listed_keys().map(Some)
+    }
+
+    /// Every storage key that starts with `prefix`, whatever the cache's own prefix.
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+        Ok(Some(self.keys_starting_with(prefix)))
     }
 
     fn lists_keys(&self) -> bool {

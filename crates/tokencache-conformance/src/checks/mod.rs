@@ -1,35 +1,46 @@
 //! The behaviour checks, one `pub async fn` per behaviour.
 //!
-//! Each takes a fresh, empty cache built with `clock` (see [`new_clock`]) and panics,
-//! naming itself and the mode, when the behaviour does not hold. A check adapts to the
-//! mode of the cache: a cache that lists its keys is checked in listing mode, one that
-//! does not (or one wrapped in [`NoListing`](crate::NoListing)) in manifest mode.
-//! Checks of an improvement over auth0-spa-js have `improvement` in their name.
+//! Each takes a [`Subject`]: a fresh, empty cache built with the subject's clock (see
+//! [`new_clock`]), and panics, naming itself and the mode, when the behaviour does not
+//! hold. A check adapts to the mode of the cache: a cache that lists its keys is checked
+//! in listing mode, one that does not (or one wrapped in [`NoListing`](crate::NoListing))
+//! in manifest mode. Checks of an improvement over auth0-spa-js have `improvement` in
+//! their name.
 //!
-//! ```no_run
-//! # async fn example() {
+//! The checks of the raw [`Cache`] contract (`raw_*`) write keys under
+//! [`DEFAULT_PREFIX`](tokencache_core::DEFAULT_PREFIX) (and keys of other prefixes where
+//! they test listing); the others use managers with the subject's prefix.
+//!
+//! ```
+//! # futures::executor::block_on(async {
 //! use std::sync::Arc;
-//! use tokencache_conformance::{checks, NoListing};
+//! use tokencache_conformance::{checks, Capabilities, MapCache, NoListing, Subject};
 //! use tokencache_core::Cache;
-//! # use tokencache_core::doc_support::MapCache;
 //!
 //! let clock = checks::new_clock();
-//! let cache: Arc<dyn Cache> = Arc::new(NoListing(MapCache::default()));
-//! checks::improvement_clear_client_removes_exactly_its_keys(cache, clock).await;
-//! # }
+//! let cache: Arc<dyn Cache> = Arc::new(NoListing(MapCache::new()));
+//! let subject = Subject::new(cache, clock, Capabilities::new()).with_prefix("@@my-app@@");
+//! checks::improvement_clear_client_removes_exactly_its_keys(subject).await;
+//! # });
 //! ```
 
 use std::sync::Arc;
 
 use futures::future::LocalBoxFuture;
-use tokencache_core::{Cache, ManualClock};
+use tokencache_core::ManualClock;
 
-mod get;
-mod raw;
+use crate::Subject;
+
+mod cache_contract;
+mod concurrency;
+mod lookup;
+mod manifest;
 mod writes;
 
-pub use get::*;
-pub use raw::*;
+pub use cache_contract::*;
+pub use concurrency::*;
+pub use lookup::*;
+pub use manifest::*;
 pub use writes::*;
 
 /// Where the clock of every check starts: 2023-11-14T22:13:20.250Z, in milliseconds.
@@ -40,14 +51,14 @@ pub fn new_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(START_MS))
 }
 
-/// A check: a fresh cache built with the clock, and the clock.
-pub type CheckFn = fn(Arc<dyn Cache>, Arc<ManualClock>) -> LocalBoxFuture<'static, ()>;
+/// A check, run on a subject.
+pub type CheckFn = fn(Subject) -> LocalBoxFuture<'static, ()>;
 
 macro_rules! all_checks {
     ($($name:ident),* $(,)?) => {
-        /// Every check, with its name, in the order [`run_all`](crate::run_all) runs them.
+        /// Every check, with its name, in the order [`Suite::run_all`](crate::Suite::run_all) runs them.
         pub fn all() -> Vec<(&'static str, CheckFn)> {
-            vec![$((stringify!($name), (|c, k| Box::pin($name(c, k))) as CheckFn)),*]
+            vec![$((stringify!($name), (|s| Box::pin($name(s))) as CheckFn)),*]
         }
     };
 }
@@ -62,6 +73,7 @@ all_checks!(
     raw_large_tokens_round_trip,
     raw_unicode_and_url_parts_round_trip,
     raw_unknown_fields_are_preserved,
+    raw_physical_expiry_matches_capabilities,
     set_writes_auth0_spa_js_keys_and_json,
     get_exact_key,
     get_by_scope_subset,
@@ -73,6 +85,7 @@ all_checks!(
     expired_without_refresh_token_is_removed_with_its_manifest_line,
     mrrt_fallback_returns_a_refresh_token_of_the_client,
     mrrt_fallback_is_off_with_cache_only_or_without_use_mrrt,
+    improvement_one_answer_with_or_without_physical_expiry,
     get_of_the_manifest_key_returns_none,
     id_token_round_trip,
     id_token_falls_back_to_the_entry,

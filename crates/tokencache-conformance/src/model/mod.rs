@@ -9,67 +9,76 @@
 mod ops;
 mod reference;
 
-use std::future::Future;
-use std::sync::Arc;
-
 use proptest::collection::vec;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use tokencache_core::{Cache, CacheManager, Clock, ManualClock};
+use tokencache_core::{CacheManager, Clock, ManualClock};
 
-use crate::support::MANIFEST_CLIENT;
-use crate::{fresh, Mode};
+use crate::harness::MANIFEST_CLIENT;
+use crate::{Fixture, Mode, Suite};
 use ops::{on_manager, op, Op};
 use reference::Model;
 
 const SHRINK_STEPS: u32 = 1024;
 const DEFAULT_SEED: u64 = 0x746f_6b65_6e63_6163;
 
-enum CaseResult {
-    Pass,
-    Fail(String),
-    /// Listing mode, but the cache does not list its keys.
-    NotApplicable,
+/// Runs one case on a fresh cache of the suite's fixture, and tears the cache down.
+async fn run_case<F: Fixture>(suite: &Suite<F>, mode: Mode, ops: &[Op]) -> Result<(), String> {
+    let clock = crate::checks::new_clock();
+    let (cache, made) = suite
+        .fresh(clock.clone() as std::sync::Arc<dyn Clock>, mode)
+        .await
+        .map_err(|e| format!("creating the cache: {e}"))?;
+    let result = check_case(suite, &cache, &clock, mode, ops).await;
+    drop(cache);
+    let torn = suite
+        .fixture
+        .tear_down(made)
+        .await
+        .map_err(|e| format!("tearing the cache down: {e}"));
+    result.and(torn)
 }
 
-async fn run_case<F, Fut>(make: &F, mode: Mode, ops: &[Op]) -> CaseResult
-where
-    F: Fn(Arc<dyn Clock>) -> Fut,
-    Fut: Future<Output = Arc<dyn Cache>>,
-{
-    let clock = crate::checks::new_clock();
-    let Some(cache) = fresh(make, clock.clone(), mode).await else {
-        return CaseResult::NotApplicable;
-    };
-    let manager = match CacheManager::builder(cache.clone())
+async fn check_case<F: Fixture>(
+    suite: &Suite<F>,
+    cache: &std::sync::Arc<dyn tokencache_core::Cache>,
+    clock: &std::sync::Arc<ManualClock>,
+    mode: Mode,
+    ops: &[Op],
+) -> Result<(), String> {
+    let mut builder = CacheManager::builder(cache.clone())
         .clock(clock.clone())
-        .client_id(MANIFEST_CLIENT)
+        .prefix(suite.prefix.clone())
+        .client_id(MANIFEST_CLIENT);
+    if suite.unserialized_writes {
+        builder = builder.unserialized_writes_for_tests();
+    }
+    let manager = builder
         .build()
-    {
-        Ok(m) => m,
-        Err(e) => return CaseResult::Fail(format!("building the manager: {e}")),
-    };
-    let mut model = Model::new(mode);
+        .map_err(|e| format!("building the manager: {e}"))?;
+    let physical_expiry = suite.fixture.capabilities().physical_expiry;
+    let mut model = Model::new(mode, &suite.prefix);
     let now_s = |c: &ManualClock| c.now_ms().div_euclid(1000);
     for (i, op) in ops.iter().enumerate() {
-        if let Err(e) = model.forget_dropped(&*cache, now_s(&clock)).await {
-            return CaseResult::Fail(format!("before op {i}: {e}"));
-        }
-        let want = model.apply(op, now_s(&clock));
-        let got = on_manager(&manager, &clock, op).await;
+        model
+            .forget_dropped(&**cache, now_s(clock), physical_expiry)
+            .await
+            .map_err(|e| format!("before op {i}: {e}"))?;
+        let want = model.apply(op, now_s(clock));
+        let got = on_manager(&manager, clock, op).await;
         if got != want {
-            return CaseResult::Fail(format!(
+            return Err(format!(
                 "op {i} {op:?}:\n  manager: {got:?}\n  model:   {want:?}"
             ));
         }
     }
-    if let Err(e) = model.forget_dropped(&*cache, now_s(&clock)).await {
-        return CaseResult::Fail(format!("at the end: {e}"));
-    }
-    match model.compare_state(&*cache).await {
-        Ok(()) => CaseResult::Pass,
-        Err(e) => CaseResult::Fail(e),
-    }
+    model
+        .forget_dropped(&**cache, now_s(clock), physical_expiry)
+        .await
+        .map_err(|e| format!("at the end: {e}"))?;
+    model
+        .compare_state(&**cache, now_s(clock), physical_expiry)
+        .await
 }
 
 fn seed() -> u64 {
@@ -83,13 +92,8 @@ fn seed() -> u64 {
     DEFAULT_SEED
 }
 
-/// Runs `cases` model-test cases in `mode`; `false` when the mode does not apply (listing
-/// mode over a cache that cannot list). Panics with a minimal failing sequence.
-pub(crate) async fn run<F, Fut>(make: &F, cases: u32, mode: Mode) -> bool
-where
-    F: Fn(Arc<dyn Clock>) -> Fut,
-    Fut: Future<Output = Arc<dyn Cache>>,
-{
+/// Runs `cases` model-test cases in `mode`. Panics with a minimal failing sequence.
+pub(crate) async fn run<F: Fixture>(suite: &Suite<F>, cases: u32, mode: Mode) {
     let seed = seed();
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
@@ -101,10 +105,9 @@ where
             Ok(t) => t,
             Err(e) => panic!("model test: cannot generate a case: {e}"),
         };
-        let mut failure = match run_case(make, mode, &tree.current()).await {
-            CaseResult::Pass => continue,
-            CaseResult::NotApplicable => return false,
-            CaseResult::Fail(msg) => msg,
+        let mut failure = match run_case(suite, mode, &tree.current()).await {
+            Ok(()) => continue,
+            Err(msg) => msg,
         };
         let first_len = tree.current().len();
         let mut minimal = tree.current();
@@ -113,8 +116,8 @@ where
             while steps < SHRINK_STEPS {
                 steps += 1;
                 let candidate = tree.current();
-                match run_case(make, mode, &candidate).await {
-                    CaseResult::Fail(msg) => {
+                match run_case(suite, mode, &candidate).await {
+                    Err(msg) => {
                         failure = msg;
                         minimal = candidate;
                         if !tree.simplify() {
@@ -135,11 +138,10 @@ where
             .map(|(i, op)| format!("  {i}: {op:?}"))
             .collect();
         panic!(
-            "conformance model test failed ({} mode, seed {seed}, case {case}; shrunk from {first_len} to {} ops in {steps} steps):\n{}\n{failure}",
-            if mode == Mode::Listing { "listing" } else { "manifest" },
+            "conformance model test failed ({mode} mode, prefix {:?}, seed {seed}, case {case}; shrunk from {first_len} to {} ops in {steps} steps):\n{}\n{failure}",
+            suite.prefix,
             minimal.len(),
             listing.join("\n"),
         );
     }
-    true
 }

@@ -10,7 +10,7 @@ use tokencache_core::{
     CacheEntry, CacheKey, CacheManager, Error, ErrorKind, GetOptions, ManualClock,
 };
 
-use crate::support::{decoded, to_json};
+use crate::harness::{decoded, to_json};
 
 /// Client ids, weighted by repetition: the manifest's own, one that extends it, a
 /// Unicode one, and one that cannot be part of a key.

@@ -4,12 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use tokencache_core::{
-    Cache, Cacheable, EntryBody, ErrorKind, IdTokenEntry, WrappedCacheEntry, DEFAULT_PREFIX,
-};
+use tokencache_core::{Cache, Cacheable, EntryBody, ErrorKind, IdTokenEntry, WrappedCacheEntry};
 
 use super::ops::{cache_entry, non_empty, short, Op, Outcome};
-use crate::support::{decoded, to_json, MANIFEST_CLIENT};
+use crate::harness::{decoded, join_key, to_json, MANIFEST_CLIENT};
 use crate::Mode;
 
 /// A stored value of the model, with the parts of its key.
@@ -21,9 +19,20 @@ struct Stored {
     value: Cacheable,
 }
 
+impl Stored {
+    /// Physical expiry may drop it: an entry expired by the clock without a refresh token.
+    fn doomed(&self, now_s: i64) -> bool {
+        self.value
+            .as_entry()
+            .is_some_and(|e| e.expires_at < now_s && rt_of(&e.body).is_none())
+    }
+}
+
 /// The design's semantics over a `BTreeMap`, written for clarity, not speed.
 #[derive(Debug)]
 pub(super) struct Model {
+    /// The key prefix of the manager.
+    prefix: String,
     /// The manifest key, in manifest mode.
     manifest_key: Option<String>,
     entries: BTreeMap<String, Stored>,
@@ -39,7 +48,7 @@ fn bad_part(p: &str) -> bool {
 }
 
 /// `prefix::client[::audience[::scope]]`, or the reason it is not a usable key.
-fn key_of(client: &str, audience: Option<&str>, scope: Option<&str>) -> Res<String> {
+fn key_of(prefix: &str, client: &str, audience: Option<&str>, scope: Option<&str>) -> Res<String> {
     let (audience, scope) = (non_empty(audience), non_empty(scope));
     if client.is_empty()
         || [Some(client), audience, scope]
@@ -53,19 +62,18 @@ fn key_of(client: &str, audience: Option<&str>, scope: Option<&str>) -> Res<Stri
     {
         return Err(ErrorKind::InvalidKey);
     }
-    let mut k = format!("{DEFAULT_PREFIX}::{client}");
-    for p in [audience, scope].into_iter().flatten() {
-        k.push_str("::");
-        k.push_str(p);
-    }
-    Ok(k)
+    let parts: Vec<&str> = [Some(client), audience, scope]
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(join_key(prefix, &parts))
 }
 
-fn id_key_of(client: &str) -> Res<String> {
+fn id_key_of(prefix: &str, client: &str) -> Res<String> {
     if client.is_empty() || bad_part(client) {
         return Err(ErrorKind::InvalidKey);
     }
-    Ok(format!("{DEFAULT_PREFIX}::{client}::@@user@@"))
+    Ok(join_key(prefix, &[client, "@@user@@"]))
 }
 
 fn client_of_key(k: &str) -> &str {
@@ -90,10 +98,10 @@ fn refresh_only(body: &EntryBody) -> EntryBody {
 }
 
 impl Model {
-    pub(super) fn new(mode: Mode) -> Self {
+    pub(super) fn new(mode: Mode, prefix: &str) -> Self {
         Model {
-            manifest_key: (mode == Mode::Manifest)
-                .then(|| format!("{DEFAULT_PREFIX}::{MANIFEST_CLIENT}")),
+            prefix: prefix.to_owned(),
+            manifest_key: (mode == Mode::Manifest).then(|| join_key(prefix, &[MANIFEST_CLIENT])),
             entries: BTreeMap::new(),
             lines: BTreeSet::new(),
         }
@@ -116,24 +124,27 @@ impl Model {
     }
 
     /// Physical expiry may drop an entry that expired (by the clock, no leeway) without a
-    /// refresh token. Asks the cache about such entries and forgets those it dropped.
+    /// refresh token. Asks the cache about such entries and forgets those it dropped; a
+    /// cache without `physical_expiry` must still hold them.
     pub(super) async fn forget_dropped(
         &mut self,
         cache: &dyn Cache,
         now_s: i64,
+        physical_expiry: bool,
     ) -> Result<(), String> {
         let doomed: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, s)| {
-                s.value
-                    .as_entry()
-                    .is_some_and(|e| e.expires_at < now_s && rt_of(&e.body).is_none())
-            })
+            .filter(|(_, s)| s.doomed(now_s))
             .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {
             match cache.get(&k).await {
+                Ok(None) if !physical_expiry => {
+                    return Err(format!(
+                        "{k}: the cache dropped an expired entry, but its capabilities say it has no physical expiry"
+                    ))
+                }
                 Ok(None) => {
                     self.entries.remove(&k);
                 }
@@ -181,7 +192,7 @@ impl Model {
                     Err(k) => Outcome::Failed(k),
                 }
             }
-            Op::SetIdToken { client, n } => done(id_key_of(client).map(|k| {
+            Op::SetIdToken { client, n } => done(id_key_of(&self.prefix, client).map(|k| {
                 let value = Cacheable::IdToken(IdTokenEntry {
                     id_token: format!("idt-{n}"),
                     decoded_token: decoded(&format!("own-{n}")),
@@ -212,7 +223,10 @@ impl Model {
                 if non_empty(*audience).is_none() && non_empty(scope.as_deref()).is_none() {
                     return Outcome::Failed(ErrorKind::InvalidKey);
                 }
-                done(key_of(client, *audience, scope.as_deref()).map(|k| self.delete(&k)))
+                done(
+                    key_of(&self.prefix, client, *audience, scope.as_deref())
+                        .map(|k| self.delete(&k)),
+                )
             }
             Op::Clear { client: None } => {
                 self.entries.clear();
@@ -273,7 +287,7 @@ impl Model {
         if audience.is_empty() && scope.is_empty() {
             return Err(ErrorKind::InvalidKey);
         }
-        let key = key_of(client, Some(audience), Some(scope))?;
+        let key = key_of(&self.prefix, client, Some(audience), Some(scope))?;
         let e = cache_entry(op).expect("a set");
         let body = EntryBody {
             client_id: Some(e.client_id),
@@ -324,73 +338,84 @@ impl Model {
         mrrt: bool,
         now_s: i64,
     ) -> Res<Option<EntryBody>> {
-        let exact = key_of(client, audience, scope)?;
+        let exact = key_of(&self.prefix, client, audience, scope)?;
         let expired = |e: &WrappedCacheEntry| e.expires_at - leeway < now_s;
         let manifest_there =
             self.manifest_key.as_deref() == Some(exact.as_str()) && !self.lines.is_empty();
-        let found = match self.entries.get(&exact).map(|s| &s.value) {
-            Some(Cacheable::Entry(_)) => exact,
+        // An entry that expired without a refresh token is a miss in every step: removed,
+        // and the lookup goes on as if it had not been stored.
+        let dead = |e: &WrappedCacheEntry| expired(e) && rt_of(&e.body).is_none();
+        // Step 1: the exact key.
+        match self.entries.get(&exact).map(|s| &s.value) {
+            Some(Cacheable::Entry(e)) if dead(e) => self.delete(&exact),
+            Some(Cacheable::Entry(_)) => return Ok(Some(self.answer(&exact, &expired))),
             Some(_) => return Ok(None),
             None if manifest_there => return Ok(None),
-            None => {
-                let wanted: Vec<&str> = non_empty(scope)
-                    .map(|s| s.split(' ').collect())
-                    .unwrap_or_default();
-                let audience = non_empty(audience);
-                let best = self
-                    .entries
+            None => {}
+        }
+        // Step 2: the best entry of the client and audience covering the wanted scopes.
+        let wanted: Vec<&str> = non_empty(scope)
+            .map(|s| s.split(' ').collect())
+            .unwrap_or_default();
+        let audience = non_empty(audience);
+        let matching: Vec<(String, WrappedCacheEntry, usize)> = self
+            .entries
+            .iter()
+            .filter(|(_, s)| {
+                s.client == client && audience.is_some() && s.audience.as_deref() == audience
+            })
+            .filter_map(|(k, s)| {
+                let stored_scopes = scopes_of(s.scope.as_deref()?);
+                let e = s.value.as_entry()?;
+                wanted
                     .iter()
-                    .filter(|(_, s)| {
-                        s.client == client
-                            && audience.is_some()
-                            && s.audience.as_deref() == audience
-                    })
-                    .filter_map(|(k, s)| {
-                        let stored_scopes = scopes_of(s.scope.as_deref()?);
-                        let e = s.value.as_entry()?;
-                        wanted.iter().all(|w| stored_scopes.contains(w)).then(|| {
-                            let class = match (expired(e), rt_of(&e.body).is_some()) {
-                                (false, _) => 0,
-                                (true, true) => 1,
-                                (true, false) => 2,
-                            };
-                            ((class, stored_scopes.len(), k.clone()), k.clone())
-                        })
-                    })
-                    .min();
-                match best {
-                    Some((_, k)) => k,
-                    None if mrrt => {
-                        let best = self
-                            .entries
-                            .iter()
-                            .filter(|(_, s)| s.client == client)
-                            .filter_map(|(k, s)| {
-                                let e = s.value.as_entry()?;
-                                rt_of(&e.body)?;
-                                let n = s.scope.as_deref().map_or(0, |s| scopes_of(s).len());
-                                Some(((expired(e), n, k.clone()), refresh_only(&e.body)))
-                            })
-                            .min_by(|a, b| a.0.cmp(&b.0));
-                        return Ok(best.map(|(_, body)| body));
-                    }
-                    None => return Ok(None),
+                    .all(|w| stored_scopes.contains(w))
+                    .then(|| (k.clone(), e.clone(), stored_scopes.len()))
+            })
+            .collect();
+        let mut best: Option<(bool, usize, String)> = None;
+        for (k, e, n) in matching {
+            if dead(&e) {
+                self.delete(&k);
+            } else {
+                let cand = (expired(&e), n, k);
+                if best.as_ref().is_none_or(|b| cand < *b) {
+                    best = Some(cand);
                 }
             }
-        };
-        let e = self.entry(&found).cloned().expect("found an entry");
+        }
+        if let Some((_, _, k)) = best {
+            return Ok(Some(self.answer(&k, &expired)));
+        }
+        // Step 3: the MRRT fallback.
+        if !mrrt {
+            return Ok(None);
+        }
+        let best = self
+            .entries
+            .iter()
+            .filter(|(_, s)| s.client == client)
+            .filter_map(|(k, s)| {
+                let e = s.value.as_entry()?;
+                rt_of(&e.body)?;
+                let n = s.scope.as_deref().map_or(0, |s| scopes_of(s).len());
+                Some(((expired(e), n, k.clone()), refresh_only(&e.body)))
+            })
+            .min_by(|a, b| a.0.cmp(&b.0));
+        Ok(best.map(|(_, body)| body))
+    }
+
+    /// The body of the entry at `key`, which is valid or holds a refresh token: as it is
+    /// when valid, else cut down to its refresh token (and stored so).
+    fn answer(&mut self, key: &str, expired: &impl Fn(&WrappedCacheEntry) -> bool) -> EntryBody {
+        let e = self.entry(key).cloned().expect("an entry");
         if !expired(&e) {
-            return Ok(Some((*e.body).clone()));
+            return (*e.body).clone();
         }
-        if rt_of(&e.body).is_some() {
-            let cut = refresh_only(&e.body);
-            let s = self.entries.get_mut(&found).expect("found");
-            s.value = Cacheable::Entry(WrappedCacheEntry::new(cut.clone(), e.expires_at));
-            Ok(Some(cut))
-        } else {
-            self.delete(&found);
-            Ok(None)
-        }
+        let cut = refresh_only(&e.body);
+        let s = self.entries.get_mut(key).expect("an entry");
+        s.value = Cacheable::Entry(WrappedCacheEntry::new(cut.clone(), e.expires_at));
+        cut
     }
 
     fn get_id_token(
@@ -400,7 +425,7 @@ impl Model {
         scope: Option<&str>,
         now_s: i64,
     ) -> Res<Option<IdTokenEntry>> {
-        let id_key = id_key_of(client)?;
+        let id_key = id_key_of(&self.prefix, client)?;
         if let Some(Cacheable::IdToken(t)) = self.entries.get(&id_key).map(|s| &s.value) {
             return Ok(Some(t.clone()));
         }
@@ -418,7 +443,14 @@ impl Model {
     }
 
     /// Compares what the manager can see in `cache` with the model.
-    pub(super) async fn compare_state(&self, cache: &dyn Cache) -> Result<(), String> {
+    /// With `physical_expiry`, an entry that physical expiry may drop can also be gone
+    /// (the cache may drop it at any time, also while the state is read).
+    pub(super) async fn compare_state(
+        &self,
+        cache: &dyn Cache,
+        now_s: i64,
+        physical_expiry: bool,
+    ) -> Result<(), String> {
         let read = |k: String| async move {
             cache
                 .get(&k)
@@ -430,7 +462,7 @@ impl Model {
         match &self.manifest_key {
             None => {
                 let listed = cache
-                    .keys_with_prefix(&format!("{DEFAULT_PREFIX}::"))
+                    .keys_with_prefix(&format!("{}::", self.prefix))
                     .await
                     .map_err(|e| format!("listing: {e}"))?
                     .ok_or("a listing cache returned no keys")?;
@@ -464,6 +496,7 @@ impl Model {
         let want: BTreeMap<String, Value> = self
             .entries
             .iter()
+            .filter(|(k, s)| !(physical_expiry && s.doomed(now_s) && !seen.contains_key(*k)))
             .map(|(k, s)| (k.clone(), to_json(&s.value)))
             .collect();
         if seen != want {

@@ -253,3 +253,34 @@ fn design_empty_scope_is_absent_in_lookups() {
     assert_eq!(rust.results[2], js.results[2]);
     assert_eq!(rust.store, js.store);
 }
+
+/// An expired entry without a refresh token at the exact key: auth0-spa-js removes it and
+/// answers none; for us it is a miss in every step, so the MRRT fallback answers (as it
+/// would on a cache whose physical expiry already dropped the entry).
+#[test]
+fn improvement_expired_without_refresh_token_is_a_miss_in_every_step() {
+    let d = doc(
+        "allKeys",
+        vec![
+            entry("alpha-app", API, "openid", "at-short", 60, None),
+            entry(
+                "alpha-app",
+                "urn:three",
+                "admin",
+                "at-long",
+                3600,
+                Some("rt-1"),
+            ),
+            json!({"op": "advance", "seconds": 120}),
+            get("alpha-app", Some(API), Some("openid"), true),
+        ],
+    );
+    let (js, rust) = both(&d);
+    assert_eq!(js.results[3], Value::Null, "auth0-spa-js: none");
+    assert_eq!(
+        rust.results[3],
+        json!({"refresh_token": "rt-1", "audience": "urn:three", "scope": "admin"}),
+        "ours: the MRRT fallback"
+    );
+    assert_eq!(js.store, rust.store, "both removed the expired entry");
+}

@@ -1,13 +1,11 @@
 //! Checks of the raw [`Cache`] contract, without a manager.
 
-use std::sync::Arc;
-
 use serde_json::json;
 use tokencache_core::{
-    Cache, Cacheable, EntryBody, IdTokenEntry, KeyManifestEntry, ManualClock, WrappedCacheEntry,
+    Cache, Cacheable, Clock, EntryBody, IdTokenEntry, KeyManifestEntry, WrappedCacheEntry,
 };
 
-use crate::support::{decoded, entry, key, Check};
+use crate::harness::{decoded, entry, key, Check, Subject};
 
 fn token_entry(at: &str, rt: Option<&str>, expires_at: i64) -> Cacheable {
     let mut e = entry("c1", "https://api.example.com/", "openid read", at, 3600.0);
@@ -32,8 +30,8 @@ async fn round_trip(t: &Check, cache: &dyn Cache, k: &str, v: Cacheable, what: &
 }
 
 /// A token entry, a key manifest and an ID token entry read back equal to what was written.
-pub async fn raw_round_trip_of_every_kind(cache: Arc<dyn Cache>, _clock: Arc<ManualClock>) {
-    let t = Check::new("raw_round_trip_of_every_kind", &*cache);
+pub async fn raw_round_trip_of_every_kind(s: Subject) {
+    let (t, cache, _clock) = Check::new("raw_round_trip_of_every_kind", s);
     let e = token_entry("at-1", Some("rt-1"), far_future());
     round_trip(
         &t,
@@ -63,8 +61,8 @@ pub async fn raw_round_trip_of_every_kind(cache: Arc<dyn Cache>, _clock: Arc<Man
 }
 
 /// A second `set` at a key replaces the first value (also with another kind of value).
-pub async fn raw_overwrite_replaces_value(cache: Arc<dyn Cache>, _clock: Arc<ManualClock>) {
-    let t = Check::new("raw_overwrite_replaces_value", &*cache);
+pub async fn raw_overwrite_replaces_value(s: Subject) {
+    let (t, cache, _clock) = Check::new("raw_overwrite_replaces_value", s);
     let k = key(&["c1", "aud", "s"]);
     round_trip(
         &t,
@@ -90,11 +88,8 @@ pub async fn raw_overwrite_replaces_value(cache: Arc<dyn Cache>, _clock: Arc<Man
 }
 
 /// `remove` deletes the value; removing a missing key is not an error.
-pub async fn raw_remove_deletes_and_missing_key_is_ok(
-    cache: Arc<dyn Cache>,
-    _clock: Arc<ManualClock>,
-) {
-    let t = Check::new("raw_remove_deletes_and_missing_key_is_ok", &*cache);
+pub async fn raw_remove_deletes_and_missing_key_is_ok(s: Subject) {
+    let (t, cache, _clock) = Check::new("raw_remove_deletes_and_missing_key_is_ok", s);
     let (k, other) = (key(&["c1", "aud", "s"]), key(&["c1", "aud", "s2"]));
     round_trip(
         &t,
@@ -133,11 +128,8 @@ pub async fn raw_remove_deletes_and_missing_key_is_ok(
 
 /// `remove_many` removes exactly the keys it is given (missing ones included, an empty
 /// list is a no-op), whatever batching the backend does.
-pub async fn raw_remove_many_removes_exactly_those_keys(
-    cache: Arc<dyn Cache>,
-    _clock: Arc<ManualClock>,
-) {
-    let t = Check::new("raw_remove_many_removes_exactly_those_keys", &*cache);
+pub async fn raw_remove_many_removes_exactly_those_keys(s: Subject) {
+    let (t, cache, _clock) = Check::new("raw_remove_many_removes_exactly_those_keys", s);
     let keys: Vec<String> = (0..5)
         .map(|i| key(&["c1", "aud", &format!("s{i}")]))
         .collect();
@@ -159,8 +151,8 @@ pub async fn raw_remove_many_removes_exactly_those_keys(
 
 /// `lists_keys()` is true exactly when `all_keys` returns `Some`; a listing cache lists
 /// exactly the keys it holds, and `keys_with_prefix` exactly those with the prefix.
-pub async fn raw_listing_is_exact(cache: Arc<dyn Cache>, _clock: Arc<ManualClock>) {
-    let t = Check::new("raw_listing_is_exact", &*cache);
+pub async fn raw_listing_is_exact(s: Subject) {
+    let (t, cache, _clock) = Check::new("raw_listing_is_exact", s);
     let listed = t.ok(cache.all_keys().await, "all_keys of an empty cache");
     t.eq(
         listed.is_some(),
@@ -220,11 +212,8 @@ pub async fn raw_listing_is_exact(cache: Arc<dyn Cache>, _clock: Arc<ManualClock
 /// `keys_with_prefix` is a plain string-prefix test: `p::c1::` never returns `p::c10::..`,
 /// and characters that are wildcards to SQL `LIKE`, Redis `SCAN MATCH` or regular
 /// expressions (`% _ * ? [ ] \ .`) match only themselves.
-pub async fn raw_prefix_listing_respects_boundaries(
-    cache: Arc<dyn Cache>,
-    _clock: Arc<ManualClock>,
-) {
-    let t = Check::new("raw_prefix_listing_respects_boundaries", &*cache);
+pub async fn raw_prefix_listing_respects_boundaries(s: Subject) {
+    let (t, cache, _clock) = Check::new("raw_prefix_listing_respects_boundaries", s);
     if !cache.lists_keys() {
         return; // nothing to list in manifest mode
     }
@@ -286,8 +275,8 @@ pub async fn raw_prefix_listing_respects_boundaries(
 }
 
 /// Tokens of 16 KiB (and a body of several of them) round-trip unchanged.
-pub async fn raw_large_tokens_round_trip(cache: Arc<dyn Cache>, _clock: Arc<ManualClock>) {
-    let t = Check::new("raw_large_tokens_round_trip", &*cache);
+pub async fn raw_large_tokens_round_trip(s: Subject) {
+    let (t, cache, _clock) = Check::new("raw_large_tokens_round_trip", s);
     let big = |c: char| -> String { std::iter::repeat_n(c, 16 * 1024).collect() };
     let mut e = entry("c1", "aud", "openid", &big('a'), 60.0);
     e.refresh_token = Some(big('r'));
@@ -317,8 +306,8 @@ pub async fn raw_large_tokens_round_trip(cache: Arc<dyn Cache>, _clock: Arc<Manu
 
 /// Unicode client ids, audiences and scopes, and audiences that are URLs with a query
 /// and a fragment, work as keys and as values.
-pub async fn raw_unicode_and_url_parts_round_trip(cache: Arc<dyn Cache>, _clock: Arc<ManualClock>) {
-    let t = Check::new("raw_unicode_and_url_parts_round_trip", &*cache);
+pub async fn raw_unicode_and_url_parts_round_trip(s: Subject) {
+    let (t, cache, _clock) = Check::new("raw_unicode_and_url_parts_round_trip", s);
     let cases = [
         (
             "ç客户-🔑",
@@ -360,8 +349,8 @@ pub async fn raw_unicode_and_url_parts_round_trip(cache: Arc<dyn Cache>, _clock:
 
 /// Fields this version does not know survive a round trip, in the body, in the decoded
 /// token and in its claims; an explicit `null` reads as absent.
-pub async fn raw_unknown_fields_are_preserved(cache: Arc<dyn Cache>, _clock: Arc<ManualClock>) {
-    let t = Check::new("raw_unknown_fields_are_preserved", &*cache);
+pub async fn raw_unknown_fields_are_preserved(s: Subject) {
+    let (t, cache, _clock) = Check::new("raw_unknown_fields_are_preserved", s);
     let stored = json!({
         "body": {
             "client_id": "c1", "audience": "aud", "scope": "openid", "access_token": "at",
@@ -398,4 +387,39 @@ pub async fn raw_unknown_fields_are_preserved(cache: Arc<dyn Cache>, _clock: Arc
         Some(None),
         "an explicit null refresh token reads as absent",
     );
+}
+
+/// Physical expiry keeps what the capabilities promise: an entry with a refresh token is
+/// never dropped for being expired, and a cache without physical expiry
+/// ([`Capabilities::physical_expiry`](crate::Capabilities::physical_expiry) false) keeps
+/// an expired entry without one too, until it is removed.
+pub async fn raw_physical_expiry_matches_capabilities(s: Subject) {
+    let (t, cache, clock) = Check::new("raw_physical_expiry_matches_capabilities", s);
+    let now_s = clock.now_ms().div_euclid(1000);
+    let with = key(&["c1", "aud", "with-rt"]);
+    let without = key(&["c1", "aud", "without-rt"]);
+    t.ok(
+        cache
+            .set(&with, token_entry("at-1", Some("rt-1"), now_s + 5))
+            .await,
+        "set",
+    );
+    t.ok(
+        cache
+            .set(&without, token_entry("at-2", None, now_s + 5))
+            .await,
+        "set",
+    );
+    clock.advance_ms(3_600_000);
+    t.that(
+        t.ok(cache.get(&with).await, "get").is_some(),
+        "an expired entry with a refresh token must never be dropped by physical expiry",
+    );
+    let kept = t.ok(cache.get(&without).await, "get").is_some();
+    if !t.subject.capabilities.physical_expiry {
+        t.that(
+            kept,
+            "a cache whose capabilities say it has no physical expiry dropped an expired entry",
+        );
+    }
 }

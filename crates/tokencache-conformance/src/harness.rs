@@ -1,4 +1,5 @@
-//! What every check uses: failure reporting that names the check, and fixtures.
+//! What every check uses: the [`Subject`] it runs on, failure reporting that names the
+//! check ([`Check`]), and the entries and keys the checks write.
 
 use std::fmt::{Debug, Display};
 use std::sync::Arc;
@@ -7,27 +8,111 @@ use serde::Serialize;
 use serde_json::Value;
 use tokencache_core::{
     Cache, CacheEntry, CacheKey, CacheManager, Cacheable, DecodedToken, EntryBody, ErrorKind,
-    GetOptions, ManualClock, Result, WrappedCacheEntry,
+    GetOptions, ManualClock, Result, WrappedCacheEntry, DEFAULT_PREFIX,
 };
+
+use crate::Capabilities;
 
 /// The client id every check's manager keeps its manifest under.
 pub(crate) const MANIFEST_CLIENT: &str = "app";
 
-/// The checks of one run: its name and mode, for failure messages.
+/// What one check runs on: a fresh, empty cache, the clock it was built with, what the
+/// cache can do, and the key prefix of the managers the check builds.
+///
+/// [`Suite`](crate::Suite) makes one for every check; build one yourself to run a single
+/// check (see [`checks`](crate::checks)).
+#[derive(Clone)]
+pub struct Subject {
+    pub(crate) cache: Arc<dyn Cache>,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) capabilities: Capabilities,
+    pub(crate) prefix: String,
+    /// The kit's own mutant tests: managers without the write lock.
+    pub(crate) unserialized_writes: bool,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("capabilities", &self.capabilities)
+            .field("prefix", &self.prefix)
+            .field("lists_keys", &self.cache.lists_keys())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subject {
+    /// `cache` (fresh and empty, its TTLs measured with `clock`), which can do what
+    /// `capabilities` says, under managers with the default prefix.
+    pub fn new(cache: Arc<dyn Cache>, clock: Arc<ManualClock>, capabilities: Capabilities) -> Self {
+        Subject {
+            cache,
+            clock,
+            capabilities,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            unserialized_writes: false,
+        }
+    }
+
+    /// Managers with this key prefix instead of [`DEFAULT_PREFIX`].
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+}
+
+/// The check being run: its name, mode and subject, for failure messages and for the
+/// managers and keys it uses.
 pub(crate) struct Check {
     name: &'static str,
     mode: &'static str,
+    pub(crate) subject: Subject,
 }
 
 impl Check {
-    pub(crate) fn new(name: &'static str, cache: &dyn Cache) -> Self {
-        let mode = if cache.lists_keys() {
+    /// Starts check `name` on `subject`: the check, its cache and its clock.
+    pub(crate) fn new(
+        name: &'static str,
+        subject: Subject,
+    ) -> (Self, Arc<dyn Cache>, Arc<ManualClock>) {
+        let mode = if subject.cache.lists_keys() {
             "listing"
         } else {
             "manifest"
         };
         tracing::debug!(check = name, mode, "conformance check");
-        Check { name, mode }
+        let (cache, clock) = (subject.cache.clone(), subject.clock.clone());
+        (
+            Check {
+                name,
+                mode,
+                subject,
+            },
+            cache,
+            clock,
+        )
+    }
+
+    /// A key under the run's manager prefix: `prefix::part::part...`.
+    pub(crate) fn key(&self, parts: &[&str]) -> String {
+        join_key(&self.subject.prefix, parts)
+    }
+
+    /// The prefix of every key a manager of this run writes: `prefix::`.
+    pub(crate) fn key_space(&self) -> String {
+        format!("{}::", self.subject.prefix)
+    }
+
+    /// A manager with the test clock, the run's prefix and the manifest client id.
+    pub(crate) fn manager(&self, cache: &Arc<dyn Cache>, clock: &Arc<ManualClock>) -> CacheManager {
+        let mut b = CacheManager::builder(cache.clone())
+            .clock(clock.clone())
+            .prefix(self.subject.prefix.clone())
+            .client_id(MANIFEST_CLIENT);
+        if self.subject.unserialized_writes {
+            b = b.unserialized_writes_for_tests();
+        }
+        self.ok(b.build(), "building the manager")
     }
 
     /// Whether the cache under test lists its keys.
@@ -89,17 +174,6 @@ impl Check {
 
 pub(crate) fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_else(|e| Value::String(format!("<not JSON: {e}>")))
-}
-
-/// A manager with the test clock and the manifest client id.
-pub(crate) fn manager(t: &Check, cache: &Arc<dyn Cache>, clock: &Arc<ManualClock>) -> CacheManager {
-    t.ok(
-        CacheManager::builder(cache.clone())
-            .clock(clock.clone())
-            .client_id(MANIFEST_CLIENT)
-            .build(),
-        "building the manager",
-    )
 }
 
 /// A decoded ID token with a few claims.
@@ -175,9 +249,15 @@ pub(crate) async fn present(t: &Check, cache: &dyn Cache, keys: &[String]) -> Ve
     out
 }
 
-/// A key under the default prefix.
+/// A key under the default prefix (the raw checks use it: the prefix of a cache's own
+/// keys unless configured otherwise).
 pub(crate) fn key(parts: &[&str]) -> String {
-    let mut s = String::from(tokencache_core::DEFAULT_PREFIX);
+    join_key(DEFAULT_PREFIX, parts)
+}
+
+/// `prefix::part::part...`.
+pub(crate) fn join_key(prefix: &str, parts: &[&str]) -> String {
+    let mut s = String::from(prefix);
     for p in parts {
         s.push_str("::");
         s.push_str(p);
