@@ -4,7 +4,8 @@
 
 #[cfg(not(feature = "tls"))]
 compile_error!(
-    "the TLS tests need the `tls` feature (the crate's dev-dependency on itself enables it)"
+    "the TLS tests need the `tls` feature: `cargo test -p tokencache-redis --features tls` \
+     (a workspace test run enables it through the CLI)"
 );
 
 mod common;

@@ -7,7 +7,7 @@
 //! in manifest mode. Checks of an improvement over auth0-spa-js have `improvement` in
 //! their name.
 //!
-//! The checks of the raw [`Cache`] contract (`raw_*`) write keys under
+//! The checks of the raw [`Cache`](tokencache_core::Cache) contract (`raw_*`) write keys under
 //! [`DEFAULT_PREFIX`](tokencache_core::DEFAULT_PREFIX) (and keys of other prefixes where
 //! they test listing); the others use managers with the subject's prefix.
 //!
