@@ -14,11 +14,12 @@ step "rustfmt"
 cargo fmt --all -- --check
 
 step "clippy (native, all targets)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# The Tauri plugin needs GTK's build files: scripts/tauri-test.sh installs them and checks it.
+cargo clippy --workspace --exclude tauri-plugin-tokencache --all-targets --locked -- -D warnings
 cargo clippy -p tokencache --features sqlite,redis,tls --all-targets --locked -- -D warnings
 
 step "rustdoc (broken links are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --exclude tokencache-web
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --exclude tokencache-web --exclude tauri-plugin-tokencache
 RUSTDOCFLAGS="-D warnings" cargo doc --target wasm32-unknown-unknown --no-deps --locked -p tokencache-web
 
 step "wasm32: core, conformance, memory, crypto build for the browser"
@@ -30,7 +31,7 @@ step "packaging: every publishable crate packs as crates.io would take it"
 cargo package --workspace --locked --no-verify --allow-dirty --exclude tokencache-benches >/dev/null
 
 step "native tests and examples (with redis-server and a Redis Cluster started on loopback)"
-scripts/redis.sh bash -c 'cargo test --workspace --locked &&
+scripts/redis.sh bash -c 'cargo test --workspace --exclude tauri-plugin-tokencache --locked &&
   cargo test -p tokencache --features sqlite,redis,tls --locked --test conformance &&
   cargo run --locked --quiet --example memory &&
   cargo run --locked --quiet --example sqlite --features sqlite &&
@@ -50,5 +51,8 @@ scripts/web-test.sh
 
 step "bridge end to end: the real auth0-spa-js in headless Chromium, tokens in native encrypted SQLite"
 scripts/e2e-test.sh
+
+step "Tauri plugin (mock runtime; installs GTK/WebKitGTK build files from Debian)"
+scripts/tauri-test.sh
 
 step "all tests passed"
