@@ -140,6 +140,8 @@ impl CacheLocation {
     /// ```
     #[cfg(feature = "crypto")]
     pub fn with_keys(mut self, new: KeySource) -> Self {
+        // Without SQLite and Redis (on wasm32) no location takes keys.
+        let _ = &new;
         match &mut self {
             #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
             CacheLocation::Sqlite { keys, .. } => *keys = new,
