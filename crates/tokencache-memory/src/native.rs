@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use moka::notification::RemovalCause;
 use moka::policy::{EvictionPolicy, Expiry};
-use tokencache_core::{async_trait, Cache, Cacheable, Clock, Result, Retention};
+use moka::ops::compute::Op;
+use tokencache_core::{
+    async_trait, Cache, Cacheable, Clock, Fence, Result, Retention, Update, UpdateFn, Updated,
+};
 
 use crate::weight::weigh;
 use crate::MemoryCacheBuilder;
@@ -39,7 +42,7 @@ use crate::MemoryCacheBuilder;
 /// Keys are listed from a `BTreeSet` beside moka, so `keys_with_prefix` walks one range of
 /// it. The index is kept consistent with moka without holding any lock across an `.await`:
 ///
-/// - Every change to moka (an `insert` in `set`, an `invalidate` in `remove`) is followed,
+/// - Every change to moka (a per-key compute in `set`, `update` and `remove`) is followed,
 ///   in the same call, by a *reconcile* of that key: under the index's write lock, the key
 ///   is put in the index if moka holds it (`contains_key`) and taken out if not. The
 ///   reconcile that takes the lock last, after the last change to a key, sees moka's final
@@ -223,14 +226,24 @@ impl Cache for MemoryCache {
         if weight > self.capacity {
             return Err(crate::too_large(weight, self.capacity));
         }
-        self.moka.insert(key.to_owned(), value).await;
+        // Through the per-key compute path, like `update`, so that a blind write never
+        // lands between the read and the write of an update.
+        self.moka
+            .entry_by_ref(key)
+            .and_compute_with(|_| std::future::ready(Op::Put(value)))
+            .await;
         self.reconcile(key);
         self.reconcile_evicted();
         Ok(())
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        self.moka.invalidate(key).await;
+        self.moka
+            .entry_by_ref(key)
+            .and_compute_with(|current| {
+                std::future::ready(if current.is_some() { Op::Remove } else { Op::Nop })
+            })
+            .await;
         self.reconcile(key);
         Ok(())
     }
@@ -244,6 +257,51 @@ impl Cache for MemoryCache {
     }
 
     fn lists_keys(&self) -> bool {
+        true
+    }
+
+    /// Atomic per key: moka's `and_compute_with` runs `f` and applies its decision while
+    /// no other write of the key can land. The fence is left to the lock that issued it.
+    async fn update(&self, key: &str, _fence: Option<&Fence>, mut f: UpdateFn) -> Result<Updated> {
+        let capacity = self.capacity;
+        let mut outcome: Result<Updated> = Ok(Updated::Kept(None));
+        self.moka
+            .entry_by_ref(key)
+            .and_compute_with(|current| {
+                let current = current.map(|e| e.into_value());
+                let op = match f(current.as_ref()) {
+                    Update::Keep => {
+                        outcome = Ok(Updated::Kept(current));
+                        Op::Nop
+                    }
+                    Update::Put(value) => {
+                        let weight = weigh(key, &value);
+                        if weight > capacity {
+                            outcome = Err(crate::too_large(weight, capacity));
+                            Op::Nop
+                        } else {
+                            outcome = Ok(Updated::Put(value.clone()));
+                            Op::Put(value)
+                        }
+                    }
+                    Update::Remove => {
+                        outcome = Ok(Updated::Removed);
+                        if current.is_some() {
+                            Op::Remove
+                        } else {
+                            Op::Nop
+                        }
+                    }
+                };
+                std::future::ready(op)
+            })
+            .await;
+        self.reconcile(key);
+        self.reconcile_evicted();
+        outcome
+    }
+
+    fn atomic_updates(&self) -> bool {
         true
     }
 }

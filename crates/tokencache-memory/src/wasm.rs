@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use tokencache_core::{async_trait, Cache, Cacheable, Result};
+use tokencache_core::{async_trait, Cache, Cacheable, Fence, Result, Update, UpdateFn, Updated};
 
 use crate::map::MapStore;
 use crate::MemoryCacheBuilder;
@@ -95,6 +95,28 @@ impl Cache for MemoryCache {
     }
 
     fn lists_keys(&self) -> bool {
+        true
+    }
+
+    /// Atomic: the read, `f` and the write happen in one turn of the single browser
+    /// thread, with no `.await` between them.
+    async fn update(&self, key: &str, _fence: Option<&Fence>, mut f: UpdateFn) -> Result<Updated> {
+        let mut map = self.map.borrow_mut();
+        let current = map.get(key);
+        Ok(match f(current.as_ref()) {
+            Update::Keep => Updated::Kept(current),
+            Update::Put(value) => {
+                map.set(key, value.clone())?;
+                Updated::Put(value)
+            }
+            Update::Remove => {
+                map.remove(key);
+                Updated::Removed
+            }
+        })
+    }
+
+    fn atomic_updates(&self) -> bool {
         true
     }
 }

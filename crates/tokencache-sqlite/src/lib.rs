@@ -42,6 +42,7 @@ mod maintenance;
 mod pool;
 mod rows;
 mod schema;
+mod update;
 mod workers;
 
 pub use builder::{SqliteCacheBuilder, Synchronous, MAX_BUSY_TIMEOUT};
