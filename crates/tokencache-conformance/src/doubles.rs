@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use tokencache_core::{
-    async_trait, update_by_get_and_set, Cache, Cacheable, Clock, Fence, Result, UpdateFn, Updated,
+    async_trait, update_by_get_and_set, Cache, Cacheable, Clock, Fence, RefreshLock, Result,
+    UpdateFn, Updated,
 };
 
 /// A cache over a `BTreeMap` that lists its keys (wrap it in
@@ -203,5 +204,8 @@ impl<C: Cache> Cache for Yielding<C> {
 
     fn atomic_updates(&self) -> bool {
         self.0.atomic_updates()
+    }
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        self.0.refresh_lock()
     }
 }

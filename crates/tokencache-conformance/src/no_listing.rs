@@ -1,6 +1,10 @@
 //! [`NoListing`]: any cache, seen as one that cannot list its keys (manifest mode).
 
-use tokencache_core::{async_trait, Cache, Cacheable, Fence, Result, UpdateFn, Updated};
+use std::sync::Arc;
+
+use tokencache_core::{
+    async_trait, Cache, Cacheable, Fence, RefreshLock, Result, UpdateFn, Updated,
+};
 
 /// Wraps any [`Cache`] and hides its listing: [`Cache::all_keys`] and
 /// [`Cache::keys_with_prefix`] return `None` and [`Cache::lists_keys`] is `false`, so a
@@ -59,5 +63,8 @@ impl<C: Cache> Cache for NoListing<C> {
 
     fn atomic_updates(&self) -> bool {
         self.0.atomic_updates()
+    }
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        self.0.refresh_lock()
     }
 }

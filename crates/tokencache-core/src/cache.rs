@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::lock::RefreshLock;
 use crate::stored::Cacheable;
 
 /// What an update function decides for the value it was shown.
@@ -213,6 +214,13 @@ pub trait Cache: MaybeSendSync {
         let _ = prefix;
         Ok(None)
     }
+
+    /// The store's own refresh lock, shared by every process that shares the store, or
+    /// `None` (the default): then refreshes are serialized inside one process only, by
+    /// an [`InProcessLock`](crate::InProcessLock).
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        None
+    }
 }
 
 macro_rules! forward_cache {
@@ -254,6 +262,9 @@ macro_rules! forward_cache {
             }
             async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {
                 (**self).remove_prefix(prefix).await
+            }
+            fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+                (**self).refresh_lock()
             }
         }
     };

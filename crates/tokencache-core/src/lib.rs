@@ -15,6 +15,7 @@ mod codec;
 mod error;
 mod json_number;
 mod key;
+mod lock;
 mod manager;
 mod redact;
 mod retention;
@@ -26,6 +27,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{decode_or_miss, JsonCodec, TextCodec, ValueCodec, TEXT_MARKER};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use key::{CacheKey, DEFAULT_PREFIX, ID_TOKEN_SUFFIX, SEPARATOR};
+pub use lock::{InProcessLock, Lease, RefreshLock, TryAcquire};
 pub use manager::{CacheManager, CacheManagerBuilder, GetOptions};
 pub use retention::Retention;
 pub use stored::{

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use moka::notification::RemovalCause;
 use moka::policy::{EvictionPolicy, Expiry};
-use moka::ops::compute::Op;
 use tokencache_core::{
     async_trait, Cache, Cacheable, Clock, Fence, Result, Retention, Update, UpdateFn, Updated,
 };
@@ -42,9 +41,10 @@ use crate::MemoryCacheBuilder;
 /// Keys are listed from a `BTreeSet` beside moka, so `keys_with_prefix` walks one range of
 /// it. The index is kept consistent with moka without holding any lock across an `.await`:
 ///
-/// - Every change to moka (a per-key compute in `set`, `update` and `remove`) is followed,
-///   in the same call, by a *reconcile* of that key: under the index's write lock, the key
-///   is put in the index if moka holds it (`contains_key`) and taken out if not. The
+/// - Every change to moka (an `insert` in `set` or `update`, an `invalidate` in `remove`
+///   or `update`) is followed, in the same call, by a *reconcile* of that key: under the
+///   index's write lock, the key is put in the index if moka holds it (`contains_key`)
+///   and taken out if not. The
 ///   reconcile that takes the lock last, after the last change to a key, sees moka's final
 ///   state, so concurrent `set`s and `remove`s of one key cannot leave the index wrong.
 ///   An index update that only repeated the caller's own operation could: `remove`
@@ -64,7 +64,13 @@ pub struct MemoryCache {
     /// Keys moka removed by itself (expired, evicted), to reconcile.
     evicted: Arc<Mutex<Vec<Arc<String>>>>,
     capacity: u64,
+    /// Write locks striped by key hash: `set`, `remove` and `update` of one key take the
+    /// same one, which makes `update` atomic per key.
+    write_locks: Box<[async_lock::Mutex<()>]>,
 }
+
+/// The number of write-lock stripes.
+const WRITE_LOCK_STRIPES: usize = 64;
 
 impl fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -140,7 +146,17 @@ impl MemoryCache {
             index: RwLock::default(),
             evicted,
             capacity: b.max_capacity_bytes,
+            write_locks: (0..WRITE_LOCK_STRIPES)
+                .map(|_| async_lock::Mutex::new(()))
+                .collect(),
         }
+    }
+
+    /// The write lock of `key`'s stripe.
+    fn write_lock(&self, key: &str) -> &async_lock::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        &self.write_locks[(hash % WRITE_LOCK_STRIPES as u64) as usize]
     }
 
     /// Puts `key` in the index iff moka holds it (see the type's docs).
@@ -226,24 +242,18 @@ impl Cache for MemoryCache {
         if weight > self.capacity {
             return Err(crate::too_large(weight, self.capacity));
         }
-        // Through the per-key compute path, like `update`, so that a blind write never
-        // lands between the read and the write of an update.
-        self.moka
-            .entry_by_ref(key)
-            .and_compute_with(|_| std::future::ready(Op::Put(value)))
-            .await;
+        // Under the key's write lock, like `update`, so that a blind write never lands
+        // between the read and the write of an update.
+        let _write = self.write_lock(key).lock().await;
+        self.moka.insert(key.to_owned(), value).await;
         self.reconcile(key);
         self.reconcile_evicted();
         Ok(())
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        self.moka
-            .entry_by_ref(key)
-            .and_compute_with(|current| {
-                std::future::ready(if current.is_some() { Op::Remove } else { Op::Nop })
-            })
-            .await;
+        let _write = self.write_lock(key).lock().await;
+        self.moka.invalidate(key).await;
         self.reconcile(key);
         Ok(())
     }
@@ -260,45 +270,30 @@ impl Cache for MemoryCache {
         true
     }
 
-    /// Atomic per key: moka's `and_compute_with` runs `f` and applies its decision while
-    /// no other write of the key can land. The fence is left to the lock that issued it.
+    /// Atomic per key: the read, `f` and the write happen under the key's write lock,
+    /// which every `set`, `remove` and `update` of the key takes. The fence is left to the
+    /// lock that issued it.
     async fn update(&self, key: &str, _fence: Option<&Fence>, mut f: UpdateFn) -> Result<Updated> {
-        let capacity = self.capacity;
-        let mut outcome: Result<Updated> = Ok(Updated::Kept(None));
-        self.moka
-            .entry_by_ref(key)
-            .and_compute_with(|current| {
-                let current = current.map(|e| e.into_value());
-                let op = match f(current.as_ref()) {
-                    Update::Keep => {
-                        outcome = Ok(Updated::Kept(current));
-                        Op::Nop
-                    }
-                    Update::Put(value) => {
-                        let weight = weigh(key, &value);
-                        if weight > capacity {
-                            outcome = Err(crate::too_large(weight, capacity));
-                            Op::Nop
-                        } else {
-                            outcome = Ok(Updated::Put(value.clone()));
-                            Op::Put(value)
-                        }
-                    }
-                    Update::Remove => {
-                        outcome = Ok(Updated::Removed);
-                        if current.is_some() {
-                            Op::Remove
-                        } else {
-                            Op::Nop
-                        }
-                    }
-                };
-                std::future::ready(op)
-            })
-            .await;
+        let _write = self.write_lock(key).lock().await;
+        let current = self.moka.get(key).await;
+        let outcome = match f(current.as_ref()) {
+            Update::Keep => return Ok(Updated::Kept(current)),
+            Update::Put(value) => {
+                let weight = weigh(key, &value);
+                if weight > self.capacity {
+                    return Err(crate::too_large(weight, self.capacity));
+                }
+                self.moka.insert(key.to_owned(), value.clone()).await;
+                Updated::Put(value)
+            }
+            Update::Remove => {
+                self.moka.invalidate(key).await;
+                Updated::Removed
+            }
+        };
         self.reconcile(key);
         self.reconcile_evicted();
-        outcome
+        Ok(outcome)
     }
 
     fn atomic_updates(&self) -> bool {
