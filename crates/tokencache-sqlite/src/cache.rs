@@ -159,13 +159,18 @@ impl Cache for SqliteCache {
         true
     }
 
-    async fn update(&self, key: &str, _fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
-        let key = key.to_owned();
-        self.with_inner(move |inner| inner.update(&key, f)).await
+    async fn update(&self, key: &str, fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
+        let (key, fence) = (key.to_owned(), fence.cloned());
+        self.with_inner(move |inner| inner.update(&key, fence.as_ref(), f))
+            .await
     }
 
     fn atomic_updates(&self) -> bool {
         true
+    }
+
+    fn refresh_lock(&self) -> Option<Arc<dyn tokencache_core::RefreshLock>> {
+        Some(self.lease_lock())
     }
 
     async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {

@@ -38,6 +38,7 @@
 mod builder;
 mod cache;
 mod error;
+mod lease;
 mod maintenance;
 mod pool;
 mod rows;

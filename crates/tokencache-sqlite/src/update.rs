@@ -2,18 +2,32 @@
 //! `BEGIN IMMEDIATE` transaction.
 
 use rusqlite::{params, OptionalExtension};
-use tokencache_core::{decode_or_miss, Result, Update, UpdateFn, Updated};
+use tokencache_core::{decode_or_miss, Fence, Result, Update, UpdateFn, Updated};
 
 use crate::cache::Inner;
 use crate::error::map_err;
+use crate::lease::fence_holds;
 use crate::rows::prefix_upper_bound;
 
 impl Inner {
     /// Selects `key`, decodes it, runs `f` and writes or deletes what it decides, in one
     /// `BEGIN IMMEDIATE` transaction: no other connection or process writes between the
     /// read and the write. A busy database retries the whole transaction, `f` included.
-    pub(crate) fn update(&self, key: &str, mut f: UpdateFn) -> Result<Updated> {
+    ///
+    /// With a `fence`, its lease row is checked first in the same transaction: a lease
+    /// that expired or was taken by another holder writes nothing ([`Updated::FenceLost`]).
+    pub(crate) fn update(
+        &self,
+        key: &str,
+        fence: Option<&Fence>,
+        mut f: UpdateFn,
+    ) -> Result<Updated> {
         self.conns.write(|tx| {
+            if let Some(fence) = fence {
+                if !fence_holds(tx, fence, self.clock.now_ms())? {
+                    return Ok(Updated::FenceLost);
+                }
+            }
             let bytes: Option<Vec<u8>> = tx
                 .prepare_cached("SELECT value FROM tokencache_entries WHERE key = ?1")
                 .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
