@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use moka::notification::RemovalCause;
 use moka::policy::{EvictionPolicy, Expiry};
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, Fence, Result, Retention, Update, UpdateFn, Updated,
+    async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, RefreshLock, Result, Retention,
+    Update, UpdateFn, Updated,
 };
 
 use crate::weight::weigh;
@@ -67,6 +68,8 @@ pub struct MemoryCache {
     /// Write locks striped by key hash: `set`, `remove` and `update` of one key take the
     /// same one, which makes `update` atomic per key.
     write_locks: Box<[async_lock::Mutex<()>]>,
+    /// The cache's refresh lock; fenced updates check it.
+    leases: Arc<InProcessLock>,
 }
 
 /// The number of write-lock stripes.
@@ -125,6 +128,7 @@ impl MemoryCache {
     pub(crate) fn from_builder(b: MemoryCacheBuilder) -> Self {
         let evicted: Arc<Mutex<Vec<Arc<String>>>> = Arc::default();
         let queue = evicted.clone();
+        let leases = Arc::new(InProcessLock::with_clock(b.clock.clone()));
         let moka = moka::future::Cache::builder()
             .max_capacity(b.max_capacity_bytes)
             // Plain LRU: a value just written is always admitted (TinyLFU may refuse a new
@@ -146,6 +150,7 @@ impl MemoryCache {
             index: RwLock::default(),
             evicted,
             capacity: b.max_capacity_bytes,
+            leases,
             write_locks: (0..WRITE_LOCK_STRIPES)
                 .map(|_| async_lock::Mutex::new(()))
                 .collect(),
@@ -271,10 +276,13 @@ impl Cache for MemoryCache {
     }
 
     /// Atomic per key: the read, `f` and the write happen under the key's write lock,
-    /// which every `set`, `remove` and `update` of the key takes. The fence is left to the
-    /// lock that issued it.
-    async fn update(&self, key: &str, _fence: Option<&Fence>, mut f: UpdateFn) -> Result<Updated> {
+    /// which every `set`, `remove` and `update` of the key takes. A fence must hold this
+    /// cache's refresh lock ([`Cache::refresh_lock`]) when the update runs.
+    async fn update(&self, key: &str, fence: Option<&Fence>, mut f: UpdateFn) -> Result<Updated> {
         let _write = self.write_lock(key).lock().await;
+        if fence.is_some_and(|fence| !self.leases.holds(fence)) {
+            return Ok(Updated::FenceLost);
+        }
         let current = self.moka.get(key).await;
         let outcome = match f(current.as_ref()) {
             Update::Keep => return Ok(Updated::Kept(current)),
@@ -298,5 +306,11 @@ impl Cache for MemoryCache {
 
     fn atomic_updates(&self) -> bool {
         true
+    }
+
+    /// An [`InProcessLock`] of this cache (by its clock): everything that shares the cache
+    /// shares it.
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        Some(self.leases.clone())
     }
 }
