@@ -7,7 +7,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use tokencache_core::{async_trait, Cache, Cacheable, Clock, Result};
+use tokencache_core::{
+    async_trait, update_by_get_and_set, Cache, Cacheable, Clock, Fence, RefreshLock, Result,
+    UpdateFn, Updated,
+};
 
 /// A cache over a `BTreeMap` that lists its keys (wrap it in
 /// [`NoListing`](crate::NoListing) for one that does not).
@@ -113,7 +116,9 @@ impl Cache for MapCache {
 /// steps even over a cache whose futures never wait (a map behind a mutex). The
 /// no-lost-updates check runs its manager over one.
 ///
-/// Every call is forwarded unchanged.
+/// Every call is forwarded unchanged, except `update` of a cache whose updates are not
+/// atomic: that one runs as `get`, `f`, `set` through the yielding calls, so that it
+/// interleaves as it would in a real store.
 #[derive(Debug, Default, Clone)]
 pub struct Yielding<C>(pub C);
 
@@ -185,5 +190,22 @@ impl<C: Cache> Cache for Yielding<C> {
 
     fn lists_keys(&self) -> bool {
         self.0.lists_keys()
+    }
+
+    async fn update(&self, key: &str, fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
+        if !self.0.atomic_updates() {
+            return update_by_get_and_set(self, key, f).await;
+        }
+        yield_now().await;
+        let r = self.0.update(key, fence, f).await;
+        yield_now().await;
+        r
+    }
+
+    fn atomic_updates(&self) -> bool {
+        self.0.atomic_updates()
+    }
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        self.0.refresh_lock()
     }
 }

@@ -1,12 +1,16 @@
 //! [`NoListing`]: any cache, seen as one that cannot list its keys (manifest mode).
 
-use tokencache_core::{async_trait, Cache, Cacheable, Result};
+use std::sync::Arc;
+
+use tokencache_core::{
+    async_trait, Cache, Cacheable, Fence, RefreshLock, Result, UpdateFn, Updated,
+};
 
 /// Wraps any [`Cache`] and hides its listing: [`Cache::all_keys`] and
 /// [`Cache::keys_with_prefix`] return `None` and [`Cache::lists_keys`] is `false`, so a
 /// [`CacheManager`](tokencache_core::CacheManager) over it keeps a key manifest.
 ///
-/// `get`, `set` and `remove` are forwarded unchanged.
+/// `get`, `set`, `remove`, `update` and `atomic_updates` are forwarded unchanged.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -51,5 +55,16 @@ impl<C: Cache> Cache for NoListing<C> {
 
     fn lists_keys(&self) -> bool {
         false
+    }
+
+    async fn update(&self, key: &str, fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
+        self.0.update(key, fence, f).await
+    }
+
+    fn atomic_updates(&self) -> bool {
+        self.0.atomic_updates()
+    }
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        self.0.refresh_lock()
     }
 }

@@ -3,7 +3,88 @@
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::lock::RefreshLock;
 use crate::stored::Cacheable;
+
+/// What an update function decides for the value it was shown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// Leave the stored value (or its absence) as it is.
+    Keep,
+    /// Store this value instead.
+    Put(Cacheable),
+    /// Remove the key.
+    Remove,
+}
+
+/// What [`Cache::update`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Updated {
+    /// Nothing was written; the value the function was last shown (`None`: no value).
+    Kept(Option<Cacheable>),
+    /// This value was stored.
+    Put(Cacheable),
+    /// The key was removed (or already absent when the function said so).
+    Removed,
+    /// The update was fenced and the fence is no longer the holder of its lock: nothing
+    /// was written.
+    FenceLost,
+}
+
+/// The proof that a writer holds a refresh lock: the lock's name, the holder's random
+/// id and the lock's epoch when it was taken. A backend that keeps its own refresh lock
+/// checks the fence inside the update it guards.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Fence {
+    /// The lock's name.
+    pub lock: String,
+    /// The holder's random id.
+    pub holder: [u8; 16],
+    /// The lock's epoch when it was taken; it grows with every acquisition.
+    pub epoch: u64,
+}
+
+impl std::fmt::Debug for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fence")
+            .field("lock", &self.lock)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The function of [`Cache::update`]: shown the stored value (`None`: no value), it says
+/// what to do. It must be pure (no effects, the same answer for the same value): an
+/// optimistic or retrying backend may run it more than once.
+#[cfg(not(target_arch = "wasm32"))]
+pub type UpdateFn = Box<dyn FnMut(Option<&Cacheable>) -> Update + Send + 'static>;
+
+/// The function of [`Cache::update`]: shown the stored value (`None`: no value), it says
+/// what to do. It must be pure (no effects, the same answer for the same value): an
+/// optimistic or retrying backend may run it more than once.
+#[cfg(target_arch = "wasm32")]
+pub type UpdateFn = Box<dyn FnMut(Option<&Cacheable>) -> Update + 'static>;
+
+/// [`Cache::update`] by `get`, `f`, then `set` or `remove` of `cache`: the body of the
+/// default, **not atomic** update, for wrappers that must fall back to it.
+pub async fn update_by_get_and_set<C: Cache + ?Sized>(
+    cache: &C,
+    key: &str,
+    mut f: UpdateFn,
+) -> Result<Updated> {
+    let current = cache.get(key).await?;
+    Ok(match f(current.as_ref()) {
+        Update::Keep => Updated::Kept(current),
+        Update::Put(value) => {
+            cache.set(key, value.clone()).await?;
+            Updated::Put(value)
+        }
+        Update::Remove => {
+            cache.remove(key).await?;
+            Updated::Removed
+        }
+    })
+}
 
 /// `Send + Sync` on native targets; nothing on wasm32, where browser values are neither.
 ///
@@ -99,6 +180,47 @@ pub trait Cache: MaybeSendSync {
     fn lists_keys(&self) -> bool {
         false
     }
+
+    /// Reads `key`, runs `f` on its value and applies what `f` decides: the manager's
+    /// every read-modify-write goes through it.
+    ///
+    /// Backends whose [`Cache::atomic_updates`] is `true` do it atomically per key, across
+    /// every process that shares the store: no other write of `key` lands between the
+    /// read `f` is shown and the write. `f` may run more than once (retries); the result
+    /// is that of its last run.
+    ///
+    /// With a `fence`, a backend that keeps its own refresh lock writes only while the
+    /// fence still holds the lock, else answers [`Updated::FenceLost`]; other backends
+    /// leave the fence to the lock that issued it.
+    ///
+    /// The default is **not atomic**: `get`, `f`, then `set` or `remove`. A manager
+    /// serializes its own calls, but two managers (or processes) over such a cache can lose
+    /// an update.
+    async fn update(&self, key: &str, fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
+        let _ = fence;
+        update_by_get_and_set(self, key, f).await
+    }
+
+    /// Whether [`Cache::update`] is atomic per key across every writer of the store.
+    /// Default: `false`.
+    fn atomic_updates(&self) -> bool {
+        false
+    }
+
+    /// Removes every key that starts with `prefix` in one atomic step and returns how many
+    /// it removed, or `None` when this cache cannot (the default; the manager then removes
+    /// the keys one by one).
+    async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {
+        let _ = prefix;
+        Ok(None)
+    }
+
+    /// The store's own refresh lock, shared by every process that shares the store, or
+    /// `None` (the default): then refreshes are serialized inside one process only, by
+    /// an [`InProcessLock`](crate::InProcessLock).
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        None
+    }
 }
 
 macro_rules! forward_cache {
@@ -126,6 +248,23 @@ macro_rules! forward_cache {
             }
             fn lists_keys(&self) -> bool {
                 (**self).lists_keys()
+            }
+            async fn update(
+                &self,
+                key: &str,
+                fence: Option<&Fence>,
+                f: UpdateFn,
+            ) -> Result<Updated> {
+                (**self).update(key, fence, f).await
+            }
+            fn atomic_updates(&self) -> bool {
+                (**self).atomic_updates()
+            }
+            async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {
+                (**self).remove_prefix(prefix).await
+            }
+            fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+                (**self).refresh_lock()
             }
         }
     };

@@ -15,17 +15,19 @@ mod codec;
 mod error;
 mod json_number;
 mod key;
+mod lock;
 mod manager;
 mod redact;
 mod retention;
 mod stored;
 
 pub use async_trait::async_trait;
-pub use cache::{Cache, MaybeSendSync};
+pub use cache::{update_by_get_and_set, Cache, Fence, MaybeSendSync, Update, UpdateFn, Updated};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{decode_or_miss, JsonCodec, TextCodec, ValueCodec, TEXT_MARKER};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use key::{CacheKey, DEFAULT_PREFIX, ID_TOKEN_SUFFIX, SEPARATOR};
+pub use lock::{InProcessLock, Lease, RefreshLock, TryAcquire};
 pub use manager::{CacheManager, CacheManagerBuilder, GetOptions};
 pub use retention::Retention;
 pub use stored::{

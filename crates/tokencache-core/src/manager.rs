@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_lock::{Mutex, MutexGuard};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Update, Updated};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::key::{check_parts, join_parts, CacheKey, DEFAULT_PREFIX, SEPARATOR};
@@ -52,8 +52,12 @@ impl GetOptions {
 /// project design (order-independent matching, exact-client `clear`, a manifest that
 /// stays true, no lost updates), over any [`Cache`].
 ///
-/// All writes of one manager are serialized, so concurrent calls never lose an entry or
-/// a manifest line; reads of a valid entry take no lock.
+/// All writes of one manager are serialized, and every read-modify-write (the cut-down of
+/// an expired entry, `update_entry`, `strip_refresh_token`, manifest edits) is one
+/// [`Cache::update`], re-checked on the value it is shown: over a cache whose
+/// [`Cache::atomic_updates`] is true (every built-in backend), managers in other tasks,
+/// processes or servers never lose an update either, and never write a refresh token back
+/// over a newer one. Reads of a valid entry take no lock.
 ///
 /// ```
 /// # use std::collections::HashMap;
@@ -304,42 +308,62 @@ impl CacheManager {
         })
     }
 
-    /// Writes the manifest, or deletes it when it is empty. Call with the write lock held.
-    async fn put_manifest(&self, m: KeyManifestEntry) -> Result<()> {
+    /// Adds `key` to the manifest (one atomic update of the manifest). Call with the write
+    /// lock held.
+    async fn manifest_add(&self, key: &str) -> Result<()> {
         let Some(mk) = &self.manifest_key else {
             return Ok(());
         };
-        if m.keys.is_empty() {
-            self.cache.remove(mk).await
-        } else {
-            self.cache.set(mk, Cacheable::Manifest(m)).await
-        }
-    }
-
-    /// Adds `key` to the manifest. Call with the write lock held.
-    async fn manifest_add(&self, key: &str) -> Result<()> {
-        if self.manifest_key.is_none() {
-            return Ok(());
-        }
-        let mut m = self.manifest().await?;
-        if !m.keys.iter().any(|k| k == key) {
-            m.keys.push(key.to_owned());
-            self.put_manifest(m).await?;
-        }
+        let key = key.to_owned();
+        self.cache
+            .update(
+                mk,
+                None,
+                Box::new(move |current| {
+                    let mut m = match current {
+                        Some(Cacheable::Manifest(m)) if m.keys.contains(&key) => {
+                            return Update::Keep
+                        }
+                        Some(Cacheable::Manifest(m)) => m.clone(),
+                        _ => KeyManifestEntry::default(),
+                    };
+                    m.keys.push(key.clone());
+                    Update::Put(Cacheable::Manifest(m))
+                }),
+            )
+            .await?;
         Ok(())
     }
 
-    /// Removes `keys` from the manifest. Call with the write lock held.
+    /// Removes `keys` from the manifest (one atomic update of the manifest), deleting it
+    /// when it ends up empty. Call with the write lock held.
     async fn manifest_remove(&self, keys: &[&str]) -> Result<()> {
-        if self.manifest_key.is_none() {
+        let Some(mk) = &self.manifest_key else {
             return Ok(());
-        }
-        let mut m = self.manifest().await?;
-        let before = m.keys.len();
-        m.keys.retain(|k| !keys.contains(&k.as_str()));
-        if m.keys.len() != before || m.keys.is_empty() {
-            self.put_manifest(m).await?;
-        }
+        };
+        let gone: HashSet<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        self.cache
+            .update(
+                mk,
+                None,
+                Box::new(move |current| {
+                    let mut m = match current {
+                        Some(Cacheable::Manifest(m)) => m.clone(),
+                        Some(_) => KeyManifestEntry::default(),
+                        None => return Update::Keep,
+                    };
+                    let before = m.keys.len();
+                    m.keys.retain(|k| !gone.contains(k));
+                    if m.keys.is_empty() {
+                        Update::Remove
+                    } else if m.keys.len() != before {
+                        Update::Put(Cacheable::Manifest(m))
+                    } else {
+                        Update::Keep
+                    }
+                }),
+            )
+            .await?;
         Ok(())
     }
 
@@ -376,13 +400,13 @@ impl CacheManager {
         let exact = self.key_string(&key.client_id, key.audience(), key.scope())?;
         let now_s = self.now_s();
         let leeway = opts.expiry_adjustment_seconds;
-        let expired = |e: &WrappedCacheEntry| e.expires_at.saturating_sub(leeway) < now_s;
+        let expired = move |e: &WrappedCacheEntry| e.expires_at.saturating_sub(leeway) < now_s;
 
         // Step 1: the exact key.
         match self.cache.get(&exact).await? {
             Some(Cacheable::Entry(e)) if !expired(&e) => return Ok(Some(e.body)),
             Some(Cacheable::Entry(_)) => {
-                if let Some(body) = self.expire(&exact, &expired).await? {
+                if let Some(body) = self.expire(&exact, expired).await? {
                     return Ok(Some(body));
                 }
                 // Expired without a refresh token: removed, a miss.
@@ -391,11 +415,11 @@ impl CacheManager {
             None => {}
         }
         // Step 2: a stored entry whose scopes cover the requested ones.
-        if let Some((found_key, entry)) = self.find_by_scope(key, &expired).await? {
+        if let Some((found_key, entry)) = self.find_by_scope(key, expired).await? {
             if !expired(&entry) {
                 return Ok(Some(entry.body));
             }
-            if let Some(body) = self.expire(&found_key, &expired).await? {
+            if let Some(body) = self.expire(&found_key, expired).await? {
                 return Ok(Some(body));
             }
         }
@@ -409,11 +433,14 @@ impl CacheManager {
     /// Step 2 of `get`: the best stored entry of the key's client and audience whose
     /// scopes include all requested scopes. Matching entries that expired without a
     /// refresh token are removed on the way, and never chosen.
-    async fn find_by_scope(
+    async fn find_by_scope<E>(
         &self,
         key: &CacheKey,
-        expired: &impl Fn(&WrappedCacheEntry) -> bool,
-    ) -> Result<Option<(String, WrappedCacheEntry)>> {
+        expired: E,
+    ) -> Result<Option<(String, WrappedCacheEntry)>>
+    where
+        E: Fn(&WrappedCacheEntry) -> bool + Copy + Send + 'static,
+    {
         let Some(audience) = key.audience() else {
             return Ok(None); // a stored key without an audience has no scope part
         };
@@ -503,51 +530,79 @@ impl CacheManager {
         Ok(best.map(|(_, e)| Arc::new(e.body.refresh_only())))
     }
 
-    /// Under the write lock: re-reads `key` and, if it is still expired, cuts it down to
-    /// its refresh token (returned) or removes it with its manifest line (`None`). An entry
-    /// that another writer replaced meanwhile by a valid one is returned as it is.
-    async fn expire(
-        &self,
-        key: &str,
-        expired: &impl Fn(&WrappedCacheEntry) -> bool,
-    ) -> Result<Option<Arc<EntryBody>>> {
+    /// Under the write lock, in one atomic update of `key`: if it still holds an expired
+    /// entry, cuts it down to its refresh token (returned) or removes it (then its manifest
+    /// line too; `None`). An entry that another writer replaced meanwhile by a valid one is
+    /// returned as it is, and one whose refresh token another writer replaced keeps the
+    /// new one: the decision is made on the value the update is shown.
+    async fn expire<E>(&self, key: &str, expired: E) -> Result<Option<Arc<EntryBody>>>
+    where
+        E: Fn(&WrappedCacheEntry) -> bool + Copy + Send + 'static,
+    {
         let _guard = self.write_guard().await;
-        let Some(entry) = self.get_entry(key).await? else {
-            return Ok(None);
-        };
-        if !expired(&entry) {
-            return Ok(Some(entry.body));
-        }
-        if entry.body.refresh_token().is_some() {
-            let stripped = Arc::new(entry.body.refresh_only());
-            if *stripped != *entry.body {
+        let outcome = self
+            .cache
+            .update(
+                key,
+                None,
+                Box::new(move |current| match current {
+                    Some(Cacheable::Entry(e)) if expired(e) => {
+                        if e.body.refresh_token().is_none() {
+                            return Update::Remove;
+                        }
+                        let stripped = e.body.refresh_only();
+                        if stripped == *e.body {
+                            Update::Keep
+                        } else {
+                            let value = WrappedCacheEntry::new(stripped, e.expires_at);
+                            Update::Put(Cacheable::Entry(value))
+                        }
+                    }
+                    _ => Update::Keep,
+                }),
+            )
+            .await?;
+        match outcome {
+            Updated::Put(Cacheable::Entry(e)) => {
                 tracing::debug!(key, "access token expired; keeping the refresh token only");
-                let value = WrappedCacheEntry::new(stripped.clone(), entry.expires_at);
-                self.cache.set(key, Cacheable::Entry(value)).await?;
+                Ok(Some(e.body))
             }
-            Ok(Some(stripped))
-        } else {
-            tracing::debug!(key, "access token expired without a refresh token; removed");
-            self.cache.remove(key).await?;
-            self.manifest_remove(&[key]).await?;
-            Ok(None)
+            Updated::Kept(Some(Cacheable::Entry(e))) => Ok(Some(e.body)),
+            Updated::Removed => {
+                tracing::debug!(key, "access token expired without a refresh token; removed");
+                self.manifest_remove(&[key]).await?;
+                Ok(None)
+            }
+            _ => Ok(None),
         }
     }
 
     /// Under the write lock: removes those of `keys` that still hold an entry that expired
-    /// without a refresh token, and their manifest lines.
-    async fn remove_expired(
-        &self,
-        keys: &[String],
-        expired: &impl Fn(&WrappedCacheEntry) -> bool,
-    ) -> Result<()> {
+    /// without a refresh token (each in one atomic update), and their manifest lines.
+    async fn remove_expired<E>(&self, keys: &[String], expired: E) -> Result<()>
+    where
+        E: Fn(&WrappedCacheEntry) -> bool + Copy + Send + 'static,
+    {
         let _guard = self.write_guard().await;
-        let mut gone: Vec<String> = Vec::new();
+        let mut gone: Vec<&str> = Vec::new();
         for key in keys {
-            if let Some(e) = self.get_entry(key).await? {
-                if expired(&e) && e.body.refresh_token().is_none() {
-                    gone.push(key.clone());
-                }
+            let outcome = self
+                .cache
+                .update(
+                    key,
+                    None,
+                    Box::new(move |current| match current {
+                        Some(Cacheable::Entry(e))
+                            if expired(e) && e.body.refresh_token().is_none() =>
+                        {
+                            Update::Remove
+                        }
+                        _ => Update::Keep,
+                    }),
+                )
+                .await?;
+            if outcome == Updated::Removed {
+                gone.push(key);
             }
         }
         if gone.is_empty() {
@@ -557,8 +612,6 @@ impl CacheManager {
             count = gone.len(),
             "access tokens expired without a refresh token; removed"
         );
-        self.cache.remove_many(&gone).await?;
-        let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
         self.manifest_remove(&gone).await
     }
 
@@ -653,6 +706,12 @@ impl CacheManager {
             None => format!("{}{SEPARATOR}", self.prefix),
         };
         let _guard = self.write_guard().await;
+        if self.manifest_key.is_none() && client_id.is_none() {
+            // Every key under the prefix, in one atomic step where the cache can.
+            if self.cache.remove_prefix(&listing_prefix).await?.is_some() {
+                return Ok(());
+            }
+        }
         let mut keys = self.list(&listing_prefix).await?;
         if let Some(c) = client_id {
             keys.retain(|k| {
@@ -660,37 +719,48 @@ impl CacheManager {
             });
         }
         self.cache.remove_many(&keys).await?;
-        match (&self.manifest_key, client_id) {
-            (None, _) => Ok(()),
-            (Some(mk), None) => self.cache.remove(mk).await,
-            (Some(_), Some(_)) => {
-                let removed: Vec<&str> = keys.iter().map(String::as_str).collect();
-                self.manifest_remove(&removed).await
-            }
-        }
+        // Exactly the lines of the removed keys: a line another manager added meanwhile
+        // (for a key it wrote after the listing) stays.
+        let removed: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.manifest_remove(&removed).await
     }
 
     /// Every listed entry (any client) whose refresh token is `refresh_token` loses it;
-    /// the rest of the entry and its expiry are kept.
+    /// the rest of the entry and its expiry are kept. Each entry is one atomic update
+    /// that re-checks the refresh token it is shown: an entry that got a new one meanwhile
+    /// keeps it.
     pub async fn strip_refresh_token(&self, refresh_token: &str) -> Result<()> {
         let listing_prefix = format!("{}{SEPARATOR}", self.prefix);
         let _guard = self.write_guard().await;
         for key in self.list(&listing_prefix).await? {
-            let Some(entry) = self.get_entry(&key).await? else {
-                continue;
-            };
-            if entry.body.refresh_token.as_deref() == Some(refresh_token) {
-                let mut body = (*entry.body).clone();
-                body.refresh_token = None;
-                let value = WrappedCacheEntry::new(body, entry.expires_at);
-                self.cache.set(&key, Cacheable::Entry(value)).await?;
-            }
+            let rt = refresh_token.to_owned();
+            self.cache
+                .update(
+                    &key,
+                    None,
+                    Box::new(move |current| match current {
+                        Some(Cacheable::Entry(e))
+                            if e.body.refresh_token.as_deref() == Some(rt.as_str()) =>
+                        {
+                            let mut body = (*e.body).clone();
+                            body.refresh_token = None;
+                            Update::Put(Cacheable::Entry(WrappedCacheEntry::new(
+                                body,
+                                e.expires_at,
+                            )))
+                        }
+                        _ => Update::Keep,
+                    }),
+                )
+                .await?;
         }
         Ok(())
     }
 
     /// Every listed entry of `client_id` whose refresh token is `old_rt` (any refresh
-    /// token, with `use_mrrt`) gets `new_rt`; expiry kept.
+    /// token, with `use_mrrt`) gets `new_rt`; expiry kept. Each entry is one atomic update
+    /// that re-checks the refresh token it is shown (invariant I2: a refresh token is
+    /// replaced only while it is still the one the caller decided on).
     pub async fn update_entry(
         &self,
         old_rt: &str,
@@ -704,18 +774,27 @@ impl CacheManager {
             if !CacheKey::from_key(&key).is_ok_and(|k| k.client_id == client_id) {
                 continue;
             }
-            let Some(entry) = self.get_entry(&key).await? else {
-                continue;
-            };
-            match entry.body.refresh_token() {
-                Some(rt) if use_mrrt || rt == old_rt => {
-                    let mut body = (*entry.body).clone();
-                    body.refresh_token = Some(new_rt.to_owned());
-                    let value = WrappedCacheEntry::new(body, entry.expires_at);
-                    self.cache.set(&key, Cacheable::Entry(value)).await?;
-                }
-                _ => {}
-            }
+            let (old_rt, new_rt) = (old_rt.to_owned(), new_rt.to_owned());
+            self.cache
+                .update(
+                    &key,
+                    None,
+                    Box::new(move |current| match current {
+                        Some(Cacheable::Entry(e)) => match e.body.refresh_token() {
+                            Some(rt) if use_mrrt || rt == old_rt => {
+                                let mut body = (*e.body).clone();
+                                body.refresh_token = Some(new_rt.clone());
+                                Update::Put(Cacheable::Entry(WrappedCacheEntry::new(
+                                    body,
+                                    e.expires_at,
+                                )))
+                            }
+                            _ => Update::Keep,
+                        },
+                        _ => Update::Keep,
+                    }),
+                )
+                .await?;
         }
         Ok(())
     }

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use moka::notification::RemovalCause;
 use moka::policy::{EvictionPolicy, Expiry};
-use tokencache_core::{async_trait, Cache, Cacheable, Clock, Result, Retention};
+use tokencache_core::{
+    async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, RefreshLock, Result, Retention,
+    Update, UpdateFn, Updated,
+};
 
 use crate::weight::weigh;
 use crate::MemoryCacheBuilder;
@@ -39,9 +42,10 @@ use crate::MemoryCacheBuilder;
 /// Keys are listed from a `BTreeSet` beside moka, so `keys_with_prefix` walks one range of
 /// it. The index is kept consistent with moka without holding any lock across an `.await`:
 ///
-/// - Every change to moka (an `insert` in `set`, an `invalidate` in `remove`) is followed,
-///   in the same call, by a *reconcile* of that key: under the index's write lock, the key
-///   is put in the index if moka holds it (`contains_key`) and taken out if not. The
+/// - Every change to moka (an `insert` in `set` or `update`, an `invalidate` in `remove`
+///   or `update`) is followed, in the same call, by a *reconcile* of that key: under the
+///   index's write lock, the key is put in the index if moka holds it (`contains_key`)
+///   and taken out if not. The
 ///   reconcile that takes the lock last, after the last change to a key, sees moka's final
 ///   state, so concurrent `set`s and `remove`s of one key cannot leave the index wrong.
 ///   An index update that only repeated the caller's own operation could: `remove`
@@ -61,7 +65,15 @@ pub struct MemoryCache {
     /// Keys moka removed by itself (expired, evicted), to reconcile.
     evicted: Arc<Mutex<Vec<Arc<String>>>>,
     capacity: u64,
+    /// Write locks striped by key hash: `set`, `remove` and `update` of one key take the
+    /// same one, which makes `update` atomic per key.
+    write_locks: Box<[async_lock::Mutex<()>]>,
+    /// The cache's refresh lock; fenced updates check it.
+    leases: Arc<InProcessLock>,
 }
+
+/// The number of write-lock stripes.
+const WRITE_LOCK_STRIPES: usize = 64;
 
 impl fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,6 +128,7 @@ impl MemoryCache {
     pub(crate) fn from_builder(b: MemoryCacheBuilder) -> Self {
         let evicted: Arc<Mutex<Vec<Arc<String>>>> = Arc::default();
         let queue = evicted.clone();
+        let leases = Arc::new(InProcessLock::with_clock(b.clock.clone()));
         let moka = moka::future::Cache::builder()
             .max_capacity(b.max_capacity_bytes)
             // Plain LRU: a value just written is always admitted (TinyLFU may refuse a new
@@ -137,7 +150,18 @@ impl MemoryCache {
             index: RwLock::default(),
             evicted,
             capacity: b.max_capacity_bytes,
+            leases,
+            write_locks: (0..WRITE_LOCK_STRIPES)
+                .map(|_| async_lock::Mutex::new(()))
+                .collect(),
         }
+    }
+
+    /// The write lock of `key`'s stripe.
+    fn write_lock(&self, key: &str) -> &async_lock::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        &self.write_locks[(hash % WRITE_LOCK_STRIPES as u64) as usize]
     }
 
     /// Puts `key` in the index iff moka holds it (see the type's docs).
@@ -223,6 +247,9 @@ impl Cache for MemoryCache {
         if weight > self.capacity {
             return Err(crate::too_large(weight, self.capacity));
         }
+        // Under the key's write lock, like `update`, so that a blind write never lands
+        // between the read and the write of an update.
+        let _write = self.write_lock(key).lock().await;
         self.moka.insert(key.to_owned(), value).await;
         self.reconcile(key);
         self.reconcile_evicted();
@@ -230,6 +257,7 @@ impl Cache for MemoryCache {
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
+        let _write = self.write_lock(key).lock().await;
         self.moka.invalidate(key).await;
         self.reconcile(key);
         Ok(())
@@ -245,5 +273,44 @@ impl Cache for MemoryCache {
 
     fn lists_keys(&self) -> bool {
         true
+    }
+
+    /// Atomic per key: the read, `f` and the write happen under the key's write lock,
+    /// which every `set`, `remove` and `update` of the key takes. A fence must hold this
+    /// cache's refresh lock ([`Cache::refresh_lock`]) when the update runs.
+    async fn update(&self, key: &str, fence: Option<&Fence>, mut f: UpdateFn) -> Result<Updated> {
+        let _write = self.write_lock(key).lock().await;
+        if fence.is_some_and(|fence| !self.leases.holds(fence)) {
+            return Ok(Updated::FenceLost);
+        }
+        let current = self.moka.get(key).await;
+        let outcome = match f(current.as_ref()) {
+            Update::Keep => return Ok(Updated::Kept(current)),
+            Update::Put(value) => {
+                let weight = weigh(key, &value);
+                if weight > self.capacity {
+                    return Err(crate::too_large(weight, self.capacity));
+                }
+                self.moka.insert(key.to_owned(), value.clone()).await;
+                Updated::Put(value)
+            }
+            Update::Remove => {
+                self.moka.invalidate(key).await;
+                Updated::Removed
+            }
+        };
+        self.reconcile(key);
+        self.reconcile_evicted();
+        Ok(outcome)
+    }
+
+    fn atomic_updates(&self) -> bool {
+        true
+    }
+
+    /// An [`InProcessLock`] of this cache (by its clock): everything that shares the cache
+    /// shares it.
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        Some(self.leases.clone())
     }
 }

@@ -3,7 +3,12 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use tokencache_core::{async_trait, Cache, Cacheable, Result};
+use std::sync::Arc;
+
+use tokencache_core::{
+    async_trait, Cache, Cacheable, Fence, InProcessLock, RefreshLock, Result, Update, UpdateFn,
+    Updated,
+};
 
 use crate::map::MapStore;
 use crate::MemoryCacheBuilder;
@@ -16,6 +21,8 @@ use crate::MemoryCacheBuilder;
 pub struct MemoryCache {
     map: RefCell<MapStore>,
     capacity: u64,
+    /// The cache's refresh lock; fenced updates check it.
+    leases: Arc<InProcessLock>,
 }
 
 impl fmt::Debug for MemoryCache {
@@ -38,6 +45,7 @@ impl Default for MemoryCache {
 impl MemoryCache {
     pub(crate) fn from_builder(b: MemoryCacheBuilder) -> Self {
         MemoryCache {
+            leases: Arc::new(InProcessLock::with_clock(b.clock.clone())),
             map: RefCell::new(MapStore::new(
                 b.max_capacity_bytes,
                 b.clock,
@@ -96,5 +104,34 @@ impl Cache for MemoryCache {
 
     fn lists_keys(&self) -> bool {
         true
+    }
+
+    /// Atomic: the read, `f` and the write happen in one turn of the single browser
+    /// thread, with no `.await` between them.
+    async fn update(&self, key: &str, fence: Option<&Fence>, mut f: UpdateFn) -> Result<Updated> {
+        if fence.is_some_and(|fence| !self.leases.holds(fence)) {
+            return Ok(Updated::FenceLost);
+        }
+        let mut map = self.map.borrow_mut();
+        let current = map.get(key);
+        Ok(match f(current.as_ref()) {
+            Update::Keep => Updated::Kept(current),
+            Update::Put(value) => {
+                map.set(key, value.clone())?;
+                Updated::Put(value)
+            }
+            Update::Remove => {
+                map.remove(key);
+                Updated::Removed
+            }
+        })
+    }
+
+    fn atomic_updates(&self) -> bool {
+        true
+    }
+
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        Some(self.leases.clone())
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, JsonCodec, Result, Retention, SystemClock, ValueCodec,
+    async_trait, Cache, Cacheable, Clock, Fence, JsonCodec, Result, Retention, SystemClock,
+    UpdateFn, Updated, ValueCodec,
 };
 
 use crate::builder::{SqliteCacheBuilder, Synchronous};
@@ -156,5 +157,25 @@ impl Cache for SqliteCache {
 
     fn lists_keys(&self) -> bool {
         true
+    }
+
+    async fn update(&self, key: &str, fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
+        let (key, fence) = (key.to_owned(), fence.cloned());
+        self.with_inner(move |inner| inner.update(&key, fence.as_ref(), f))
+            .await
+    }
+
+    fn atomic_updates(&self) -> bool {
+        true
+    }
+
+    fn refresh_lock(&self) -> Option<Arc<dyn tokencache_core::RefreshLock>> {
+        Some(self.lease_lock())
+    }
+
+    async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {
+        let prefix = prefix.to_owned();
+        self.with_inner(move |inner| inner.remove_prefix(&prefix).map(Some))
+            .await
     }
 }

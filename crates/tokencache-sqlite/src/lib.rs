@@ -38,10 +38,12 @@
 mod builder;
 mod cache;
 mod error;
+mod lease;
 mod maintenance;
 mod pool;
 mod rows;
 mod schema;
+mod update;
 mod workers;
 
 pub use builder::{SqliteCacheBuilder, Synchronous, MAX_BUSY_TIMEOUT};

@@ -6,7 +6,7 @@ use tokencache_core::{Error, Result};
 use crate::error::map_err;
 
 /// The schema version this crate writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Migration `i` takes a database from version `i` to `i + 1`. Version 0 is a database
 /// without tokencache tables (a new file, or a file holding other tables, which are left
@@ -24,6 +24,13 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX tokencache_entries_expiry
          ON tokencache_entries(expires_at) WHERE expires_at IS NOT NULL;",
+    // 1 -> 2. The refresh lock's leases, one row per lock name (see `lease.rs`).
+    "CREATE TABLE tokencache_leases (
+         name TEXT PRIMARY KEY NOT NULL,
+         holder BLOB NOT NULL,
+         epoch INTEGER NOT NULL,
+         expires_at_ms INTEGER NOT NULL
+     );",
 ];
 
 /// Brings the database on `conn` to [`SCHEMA_VERSION`] in one `BEGIN IMMEDIATE`

@@ -11,14 +11,14 @@ use crate::harness::{
 
 /// One concurrent call of the check.
 #[cfg(not(target_arch = "wasm32"))]
-type Call = futures::future::BoxFuture<'static, Result<()>>;
+pub(crate) type Call = futures::future::BoxFuture<'static, Result<()>>;
 #[cfg(target_arch = "wasm32")]
-type Call = futures::future::LocalBoxFuture<'static, Result<()>>;
+pub(crate) type Call = futures::future::LocalBoxFuture<'static, Result<()>>;
 
 /// Runs `calls` concurrently and returns their results in order: as tasks of a
 /// multi-thread runtime of its own (native targets), all joined on one task (wasm32).
 #[cfg(not(target_arch = "wasm32"))]
-async fn concurrently(t: &Check, calls: Vec<Call>) -> Vec<Result<()>> {
+pub(crate) async fn concurrently(t: &Check, calls: Vec<Call>) -> Vec<Result<()>> {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -64,7 +64,7 @@ where
 }
 
 #[cfg(target_arch = "wasm32")]
-async fn concurrently(_t: &Check, calls: Vec<Call>) -> Vec<Result<()>> {
+pub(crate) async fn concurrently(_t: &Check, calls: Vec<Call>) -> Vec<Result<()>> {
     futures::future::join_all(calls).await
 }
 

@@ -31,12 +31,14 @@ use tokencache_core::ManualClock;
 
 use crate::Subject;
 
+mod atomic;
 mod cache_contract;
 mod concurrency;
 mod lookup;
 mod manifest;
 mod writes;
 
+pub use atomic::*;
 pub use cache_contract::*;
 pub use concurrency::*;
 pub use lookup::*;
@@ -101,6 +103,8 @@ all_checks!(
     improvement_matching_is_order_independent,
     improvement_remove_keeps_the_manifest_true,
     improvement_no_lost_updates_under_concurrency,
+    atomic_update_loses_no_increment,
+    atomic_newer_refresh_token_survives_two_managers,
     invalid_key_parts_are_rejected,
     manifest_is_deleted_when_empty,
     manager_over_non_listing_cache_needs_client_id,
