@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Operations: `manager_get`, `raw_moka_get`, `raw_memory_cache_get`, `manager_set`,
-//! `raw_memory_cache_get_direct`, `raw_moka_sync_get`, `raw_moka_insert`, `manager_clear_100`, `manager_subset_100`.
+//! `raw_memory_cache_get_direct`, `raw_moka_insert`, `manager_clear_100`, `manager_subset_100`.
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -35,11 +35,13 @@ fn main() {
         .block_on(workload.prepare_with_clock(cache.clone(), clock.clone()))
         .expect("prepared");
     let raw = moka::future::Cache::<String, Cacheable>::new(100_000);
-    let sync = moka::sync::Cache::<String, Cacheable>::new(100_000);
     let key = exact_key();
     rt.block_on(async {
-        let value = cache.get(&key.to_key()).await.expect("get").expect("stored");
-        sync.insert(key.to_key(), value.clone());
+        let value = cache
+            .get(&key.to_key())
+            .await
+            .expect("get")
+            .expect("stored");
         raw.insert(key.to_key(), value).await;
         for i in 0..n {
             match op {
@@ -62,9 +64,7 @@ fn main() {
                     let direct: &MemoryCache = &cache;
                     black_box(direct.get(&black_box(&key).to_key()).await.expect("get"));
                 }
-                "raw_moka_sync_get" => {
-                    black_box(sync.get(&black_box(&key).to_key()));
-                }
+
                 "raw_moka_insert" => {
                     let value = set_value(&*clock, i);
                     raw.insert(set_key().to_key(), value).await;

@@ -204,19 +204,30 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         None => None,
     };
 
-    let memory_entries = args
-        .memory_entries
-        .unwrap_or(if args.report.is_some() { 100_000 } else { 0 });
-    let footprint = if memory_entries > 0 && locations.iter().any(|l| matches!(l, CacheLocation::Memory)) {
-        bar.set_message(format!("memory bytes per entry ({memory_entries} entries)"));
-        Some(memory_bytes_per_entry(memory_entries).await?)
-    } else {
-        None
-    };
+    let memory_entries =
+        args.memory_entries
+            .unwrap_or(if args.report.is_some() { 100_000 } else { 0 });
+    let footprint =
+        if memory_entries > 0 && locations.iter().any(|l| matches!(l, CacheLocation::Memory)) {
+            bar.set_message(format!("memory bytes per entry ({memory_entries} entries)"));
+            Some(memory_bytes_per_entry(memory_entries).await?)
+        } else {
+            None
+        };
 
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
-    let result = run_locations(&args, &locations, &workloads, &cfg, baseline.as_ref(), &bar, &mut rows, &mut skipped).await;
+    let result = run_locations(
+        &args,
+        &locations,
+        &workloads,
+        &cfg,
+        baseline.as_ref(),
+        &bar,
+        &mut rows,
+        &mut skipped,
+    )
+    .await;
     bar.finish_and_clear();
     result?;
 
@@ -253,8 +264,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             facts: &facts,
         });
         std::fs::write(path, html).map_err(|e| {
-            Error::unavailable(format!("cannot write the report {}", path.display()))
-                .with_source(e)
+            Error::unavailable(format!("cannot write the report {}", path.display())).with_source(e)
         })?;
     }
 
@@ -318,7 +328,12 @@ async fn run_locations(
             let mut f = Filler::connect(&args.redis_url)?;
             let took = f.fill(args.redis_unrelated)?;
             let total = f.dbsize()?;
-            tracing::info!(keys = args.redis_unrelated, total, ?took, "filled the Redis server");
+            tracing::info!(
+                keys = args.redis_unrelated,
+                total,
+                ?took,
+                "filled the Redis server"
+            );
             Some(f)
         } else {
             None

@@ -9,11 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokencache_workloads::Op;
 
-use crate::auth0::Baseline;
-use crate::bench::Row;
 use super::svg::{
     bar_chart, colour, escape, fmt_duration, log_log_chart, Bar, Series, AUTH0_COLOUR,
 };
+use crate::auth0::Baseline;
+use crate::bench::Row;
 
 /// Where and with what the benchmark ran.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,11 +56,13 @@ fn cpu_model() -> Option<String> {
 }
 
 fn os_description() -> String {
-    let pretty = std::fs::read_to_string("/etc/os-release").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-            .map(|v| v.trim_matches('"').to_owned())
-    });
+    let pretty = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_owned())
+        });
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .ok()
         .map(|s| s.trim().to_owned());
@@ -145,7 +147,10 @@ pub fn workloads(rows: &[Row]) -> Vec<&str> {
 
 /// The operations drawn as scale curves, with their chart titles.
 pub const CURVES: [(Op, &str); 2] = [
-    (Op::Subset, "scope-subset lookup (get) vs number of other keys"),
+    (
+        Op::Subset,
+        "scope-subset lookup (get) vs number of other keys",
+    ),
     (Op::AllKeys, "all_keys vs number of other keys"),
 ];
 
@@ -178,9 +183,15 @@ pub fn render(p: &Page<'_>) -> String {
     ];
     if let Some(b) = p.baseline {
         let r = &b.report;
-        env.push(("auth0-spa-js".into(), format!("{} {}", r.package, r.version)));
+        env.push((
+            "auth0-spa-js".into(),
+            format!("{} {}", r.package, r.version),
+        ));
         env.push(("node".into(), r.node.clone()));
-        env.push(("baseline CPU / date".into(), format!("{}, {}", r.cpu, r.date)));
+        env.push((
+            "baseline CPU / date".into(),
+            format!("{}, {}", r.cpu, r.date),
+        ));
     }
     env.extend(p.facts.iter().cloned());
     if !p.skipped.is_empty() {
@@ -238,7 +249,12 @@ pub fn render(p: &Page<'_>) -> String {
                 })
             })
             .collect();
-        if let Some(a) = p.rows.iter().find(|r| r.m.workload == w).and_then(|r| r.auth0_ns) {
+        if let Some(a) = p
+            .rows
+            .iter()
+            .find(|r| r.m.workload == w)
+            .and_then(|r| r.auth0_ns)
+        {
             bars.push(Bar {
                 label: "auth0-spa-js".to_owned(),
                 ns: a,
@@ -354,7 +370,11 @@ mod tests {
         assert!(html.starts_with("<!DOCTYPE html>"));
         // 5 workloads → 5 bar charts, plus 2 curves.
         assert_eq!(html.matches("<svg ").count(), 7);
-        assert_eq!(html.matches("<title>").count(), 8, "the page's and one per chart");
+        assert_eq!(
+            html.matches("<title>").count(),
+            8,
+            "the page's and one per chart"
+        );
         assert_eq!(html.matches("<table>").count(), 2);
         assert!(html.contains("<h2>redis&lt;x&gt; backend</h2>"));
         assert!(!html.contains("redis<x>"));

@@ -386,7 +386,10 @@ mod tests {
         let svg = log_log_chart(
             "subset lookup",
             "other keys",
-            &[s("memory", colour(0), 5.0), s("auth0-spa-js", AUTH0_COLOUR, 50.0)],
+            &[
+                s("memory", colour(0), 5.0),
+                s("auth0-spa-js", AUTH0_COLOUR, 50.0),
+            ],
         );
         assert!(svg.contains("<title>subset lookup</title>"));
         assert_eq!(svg.matches("<polyline ").count(), 2);
