@@ -8,15 +8,22 @@
 //!   vs `manager`;
 //! - `memory/subset_N`, `memory/miss_N`: `raw_keys_with_prefix` (the ordered index the
 //!   lookup lists) vs `manager`;
-//! - `memory/clear_N`: `manager`.
+//! - `memory/clear_N`: `manager` (the target: `clear` of 100 entries within 50 µs);
+//! - `memory/all_keys_N`: `manager` (the cache's own listing);
+//! - `memory/exact_hit_threads`: exact hits through one manager shared by 1 and by 2
+//!   threads, as time per hit of all threads together (throughput = 1 / time; the
+//!   target: 2 threads at least 1.7 times the throughput of one).
 //!
 //! `cargo bench -p tokencache-benches --bench memory`
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use tokencache_benches::workloads::{frozen_clock, set_key, Op, Prepared, Workload, SUBSET_SIZES};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tokencache_benches::workloads::{
+    frozen_clock, set_key, Op, Prepared, Workload, SMALL_SIZE, SUBSET_SIZES,
+};
 use tokencache_benches::{bench_workloads, criterion, current_thread_runtime, set_value, Group};
 use tokencache_core::{Cache, CacheKey, Cacheable, DEFAULT_PREFIX, SEPARATOR};
 use tokencache_memory::MemoryCache;
@@ -75,7 +82,7 @@ fn workloads(c: &mut Criterion) {
                     })
                 });
             }
-            Op::Clear => {}
+            Op::Clear | Op::AllKeys => {}
         }
     };
     bench_workloads(
@@ -88,5 +95,54 @@ fn workloads(c: &mut Criterion) {
     );
 }
 
-criterion_group! { name = memory; config = criterion(); targets = workloads }
+/// Exact hits from `threads` threads sharing one manager: `iters` hits in all, split
+/// evenly; the time is the wall time of the slowest thread (each on its own
+/// current-thread runtime, built before timing).
+fn threaded_hits(p: &Prepared, threads: u64, iters: u64) -> Duration {
+    let per_thread = iters.div_ceil(threads);
+    let start = Barrier::new(threads as usize);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let start = &start;
+                s.spawn(move || {
+                    let rt = current_thread_runtime();
+                    start.wait();
+                    let t = Instant::now();
+                    rt.block_on(async {
+                        for i in 0..per_thread {
+                            p.run_once(i).await.expect("exact hit");
+                        }
+                    });
+                    t.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a bench thread"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn threads(c: &mut Criterion) {
+    let rt = current_thread_runtime();
+    let clock = frozen_clock();
+    let cache = Arc::new(MemoryCache::builder().clock(clock.clone()).build());
+    let p = rt
+        .block_on(Workload::new(Op::ExactHit, SMALL_SIZE).prepare_with_clock(cache, clock))
+        .expect("workload prepared");
+    let mut g = c.benchmark_group("memory/exact_hit_threads");
+    for n in [1u64, 2] {
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("manager_{n}_threads"), |b| {
+            b.iter_custom(|iters| threaded_hits(&p, n, iters))
+        });
+    }
+    g.finish();
+    rt.block_on(p.cleanup()).expect("cleanup");
+}
+
+criterion_group! { name = memory; config = criterion(); targets = workloads, threads }
 criterion_main!(memory);

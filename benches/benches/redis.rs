@@ -91,7 +91,7 @@ fn baseline(
             })
             .expect("DEL");
         }
-        Op::Subset | Op::Miss | Op::Clear => {}
+        Op::Subset | Op::Miss | Op::Clear | Op::AllKeys => {}
     }
 }
 

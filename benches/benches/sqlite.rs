@@ -138,7 +138,7 @@ fn baseline(
                 })
             });
         }
-        Op::Subset | Op::Miss | Op::Clear => {}
+        Op::Subset | Op::Miss | Op::Clear | Op::AllKeys => {}
     }
 }
 

@@ -19,6 +19,7 @@
 //   set        set() overwriting one fixed key (scope "openid bench-set") with a fresh entry
 //   clear      clear("bench-client") of the N others and the target; the cache is refilled
 //              before every call, outside the timed part
+//   all_keys   allKeys() of the InMemoryCache itself (what a lookup by scope lists)
 //
 // Every call is awaited, as a caller of the async API must. A cell is calibrated to last
 // about --target-ms, warmed up once, then timed --runs times; the median ns/op is reported.
@@ -30,7 +31,7 @@
 import os from 'node:os';
 import { CacheKey, InMemoryCache, PACKAGE, VERSION, cacheManagerOf } from './lib.mjs';
 
-const OPS = ['exact_hit', 'subset', 'miss', 'set', 'clear'];
+const OPS = ['exact_hit', 'subset', 'miss', 'set', 'clear', 'all_keys'];
 
 function parseArgs(argv) {
   const opts = { sizes: [10, 100, 1000, 10000], runs: 7, targetMs: 150, format: 'text' };
@@ -87,10 +88,11 @@ async function populate(manager, others) {
 
 // A manager over a fresh InMemoryCache holding `others` other entries and the target.
 async function prepared(others) {
-  const manager = cacheManagerOf(new InMemoryCache().enclosedCache, { clientId: CLIENT, now: () => NOW_MS });
+  const cache = new InMemoryCache().enclosedCache;
+  const manager = cacheManagerOf(cache, { clientId: CLIENT, now: () => NOW_MS });
   if (manager.keyManifest) throw new Error('the InMemoryCache lists its keys: no key manifest expected');
   await populate(manager, others);
-  return manager;
+  return { manager, cache };
 }
 
 const key = (audience, scope) => new CacheKey({ clientId: CLIENT, audience, scope });
@@ -98,7 +100,7 @@ const key = (audience, scope) => new CacheKey({ clientId: CLIENT, audience, scop
 // The workload `op` with `others` other keys: `call(i)` is the timed operation; `reset`,
 // when present, runs untimed before every call.
 async function workload(op, others) {
-  const manager = await prepared(others);
+  const { manager, cache } = await prepared(others);
   const lookup = (k, wanted) => ({
     call: () => manager.get(k),
     check: async () => {
@@ -124,6 +126,14 @@ async function workload(op, others) {
           const left = await manager.get(key(TARGET.audience, TARGET.scope));
           if (left !== undefined) throw new Error('clear left the target entry');
           await populate(manager, others);
+        },
+      };
+    case 'all_keys':
+      return {
+        call: () => cache.allKeys(),
+        check: async () => {
+          const listed = (await cache.allKeys()).length;
+          if (listed <= others) throw new Error(`all_keys with ${others} others listed ${listed} keys`);
         },
       };
     default:

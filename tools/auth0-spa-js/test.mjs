@@ -108,7 +108,7 @@ test('bench.mjs --json prints one well-formed report with every op', async () =>
   assert.equal(new Date(report.date).toISOString(), report.date);
   assert.deepEqual(
     report.results.map((r) => r.op),
-    ['exact_hit', 'subset', 'miss', 'set', 'clear'],
+    ['exact_hit', 'subset', 'miss', 'set', 'clear', 'all_keys'],
   );
   for (const r of report.results) {
     assert.deepEqual(Object.keys(r), ['op', 'others', 'ns_per_op']);

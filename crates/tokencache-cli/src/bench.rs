@@ -12,6 +12,15 @@ use tokencache::{CacheLocation, Error, ErrorKind, KeySource, Result, SystemClock
 use tokencache_workloads::{Measurement, RunConfig, Workload, SUBSET_SIZES};
 
 use crate::auth0::{self, Baseline, Report as Auth0Report};
+use extra::{memory_bytes_per_entry, Filler, MemoryFootprint};
+use report::{render, Environment, Page};
+
+#[path = "bench_extra.rs"]
+mod extra;
+#[path = "bench_report.rs"]
+mod report;
+#[path = "bench_svg.rs"]
+mod svg;
 use crate::migrate::progress;
 
 /// The backends `bench` can run on.
@@ -53,9 +62,22 @@ pub struct BenchArgs {
     /// A pass stops after this many milliseconds (but after at least 10 iterations).
     #[arg(long, default_value_t = 1000)]
     max_time_ms: u64,
-    /// The numbers of other keys of the subset workloads.
+    /// The numbers of other keys of the scale workloads (scope-subset lookup and
+    /// all_keys); the full curve is `--sizes 10,100,1000,10000,100000`.
     #[arg(long, value_delimiter = ',', default_values_t = SUBSET_SIZES)]
     sizes: Vec<usize>,
+    /// Also write a self-contained HTML report (tables, bar charts, scale curves) to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Measure the memory backend's bytes per entry with this many entries (default
+    /// 100,000 with --report, else not measured; 0 turns it off).
+    #[arg(long, value_name = "N")]
+    memory_entries: Option<usize>,
+    /// Put N unrelated keys in the Redis server (outside the benchmark's namespace) while
+    /// the Redis backend runs, to show namespace isolation (e.g. 1000000); they are
+    /// removed afterwards. Needs a plain standalone redis:// URL.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    redis_unrelated: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -77,14 +99,14 @@ pub struct BenchArgs {
 
 /// One line of the report.
 #[derive(Debug, Serialize)]
-struct Row {
-    backend: &'static str,
+pub(crate) struct Row {
+    pub(crate) backend: &'static str,
     #[serde(flatten)]
-    m: Measurement,
+    pub(crate) m: Measurement,
     /// The auth0-spa-js baseline's mean ns/op for the same workload and N.
-    auth0_ns: Option<f64>,
+    pub(crate) auth0_ns: Option<f64>,
     /// `auth0_ns / mean_ns`: how many times faster than auth0-spa-js.
-    speedup_vs_auth0: Option<f64>,
+    pub(crate) speedup_vs_auth0: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +114,10 @@ struct Report<'a> {
     results: &'a [Row],
     skipped: &'a [String],
     auth0: Option<&'a Auth0Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_footprint: Option<MemoryFootprint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis_unrelated_keys: Option<usize>,
 }
 
 impl BenchArgs {
@@ -178,9 +204,110 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         None => None,
     };
 
+    let memory_entries =
+        args.memory_entries
+            .unwrap_or(if args.report.is_some() { 100_000 } else { 0 });
+    let footprint =
+        if memory_entries > 0 && locations.iter().any(|l| matches!(l, CacheLocation::Memory)) {
+            bar.set_message(format!("memory bytes per entry ({memory_entries} entries)"));
+            Some(memory_bytes_per_entry(memory_entries).await?)
+        } else {
+            None
+        };
+
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
-    for location in &locations {
+    let result = run_locations(
+        &args,
+        &locations,
+        &workloads,
+        &cfg,
+        baseline.as_ref(),
+        &bar,
+        &mut rows,
+        &mut skipped,
+    )
+    .await;
+    bar.finish_and_clear();
+    result?;
+
+    if let Some(path) = &args.report {
+        let mut facts = Vec::new();
+        if let Some(f) = footprint {
+            let rss = f
+                .rss_bytes_per_entry
+                .map_or_else(|| "not measured".to_owned(), |b| format!("{b:.0} B"));
+            facts.push((
+                "memory backend bytes/entry".to_owned(),
+                format!(
+                    "{rss} of resident memory, {:.0} B by moka's weigher ({} entries)",
+                    f.weighted_bytes_per_entry,
+                    fmt_count(f.entries as f64)
+                ),
+            ));
+        }
+        if args.redis_unrelated > 0 {
+            facts.push((
+                "redis unrelated keys".to_owned(),
+                format!(
+                    "{} other keys in the server during the redis run (namespace isolation)",
+                    fmt_count(args.redis_unrelated as f64)
+                ),
+            ));
+        }
+        let env = Environment::detect();
+        let html = render(&Page {
+            env: &env,
+            rows: &rows,
+            baseline: baseline.as_ref(),
+            skipped: &skipped,
+            facts: &facts,
+        });
+        std::fs::write(path, html).map_err(|e| {
+            Error::unavailable(format!("cannot write the report {}", path.display())).with_source(e)
+        })?;
+    }
+
+    if args.json {
+        let report = Report {
+            results: &rows,
+            skipped: &skipped,
+            auth0: baseline.as_ref().map(|b| &b.report),
+            memory_footprint: footprint,
+            redis_unrelated_keys: (args.redis_unrelated > 0).then_some(args.redis_unrelated),
+        };
+        let out = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::serialization("cannot write the report").with_source(e))?;
+        println!("{out}");
+    } else {
+        print_table(&rows, baseline.as_ref());
+        if let Some(f) = footprint {
+            println!(
+                "memory backend, {} entries: {} resident bytes/entry, {:.0} weighed bytes/entry",
+                f.entries,
+                f.rss_bytes_per_entry
+                    .map_or_else(|| "-".to_owned(), |b| format!("{b:.0}")),
+                f.weighted_bytes_per_entry
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `workloads` on every location, appending to `rows` (and to `skipped` the
+/// backends that cannot be reached, with `--backend all`).
+#[allow(clippy::too_many_arguments)]
+async fn run_locations(
+    args: &BenchArgs,
+    locations: &[CacheLocation],
+    workloads: &[Workload],
+    cfg: &RunConfig,
+    baseline: Option<&Baseline>,
+    bar: &indicatif::ProgressBar,
+    rows: &mut Vec<Row>,
+    skipped: &mut Vec<String>,
+) -> Result<()> {
+    for location in locations {
         let backend = location.backend();
         let cache = match location.open(Arc::new(SystemClock)).await {
             Ok(c) => c,
@@ -193,10 +320,35 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             }
             Err(e) => return Err(e),
         };
-        for w in &workloads {
+        let filler = if args.redis_unrelated > 0 && backend == "redis" {
+            bar.set_message(format!(
+                "redis: {} unrelated keys",
+                fmt_count(args.redis_unrelated as f64)
+            ));
+            let mut f = Filler::connect(&args.redis_url)?;
+            let took = f.fill(args.redis_unrelated)?;
+            let total = f.dbsize()?;
+            tracing::info!(
+                keys = args.redis_unrelated,
+                total,
+                ?took,
+                "filled the Redis server"
+            );
+            Some(f)
+        } else {
+            None
+        };
+        let mut result = Ok(());
+        for w in workloads {
             bar.set_message(format!("{backend} {}", w.name()));
-            let m = tokencache_workloads::run(cache.clone(), w, &cfg).await?;
-            let auth0_ns = baseline.as_ref().and_then(|b| b.lookup(w.op, w.others));
+            let m = match tokencache_workloads::run(cache.clone(), w, cfg).await {
+                Ok(m) => m,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let auth0_ns = baseline.and_then(|b| b.lookup(w.op, w.others));
             rows.push(Row {
                 backend,
                 speedup_vs_auth0: auth0_ns.map(|a| a / m.mean_ns),
@@ -205,20 +357,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             });
             bar.inc(1);
         }
-    }
-    bar.finish_and_clear();
-
-    if args.json {
-        let report = Report {
-            results: &rows,
-            skipped: &skipped,
-            auth0: baseline.as_ref().map(|b| &b.report),
-        };
-        let out = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::serialization("cannot write the report").with_source(e))?;
-        println!("{out}");
-    } else {
-        print_table(&rows, baseline.as_ref());
+        if let Some(mut f) = filler {
+            bar.set_message("redis: removing the unrelated keys");
+            f.clean(args.redis_unrelated)?;
+        }
+        result?;
     }
     Ok(())
 }
@@ -235,7 +378,7 @@ fn fmt_ns(ns: f64) -> String {
 }
 
 /// A count with thousands separators.
-fn fmt_count(x: f64) -> String {
+pub(crate) fn fmt_count(x: f64) -> String {
     let digits = format!("{:.0}", x);
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, TryLockError};
 use std::time::{Duration, Instant};
 
-use moka::notification::RemovalCause;
 use moka::policy::{EvictionPolicy, Expiry};
 use tokencache_core::{
     async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, RefreshLock, Result, Retention,
@@ -48,22 +48,33 @@ use crate::MemoryCacheBuilder;
 ///   and taken out if not. The
 ///   reconcile that takes the lock last, after the last change to a key, sees moka's final
 ///   state, so concurrent `set`s and `remove`s of one key cannot leave the index wrong.
+///   A reconcile first looks under the *read* lock: when the index already agrees with
+///   moka (an overwrite of a listed key, the common `set`) there is nothing to change, and
+///   that look is as good as a write-locked reconcile that changes nothing. Only a
+///   disagreement takes the write lock and looks again, so every change of the index is
+///   still decided by a look at moka made under the write lock.
 ///   An index update that only repeated the caller's own operation could: `remove`
 ///   invalidates in moka, a `set` inserts in moka and in the index, then the `remove`
 ///   takes the key out of the index, and a stored key is never listed again (the
 ///   concurrency test in `tests/behaviour.rs` catches that variant).
-/// - Moka's own removals (expiry, eviction for size) reach the eviction listener, which
-///   queues the key; the queue is reconciled in the same way at the next `set` or
-///   listing. The listener never touches the index itself: moka may report the expiry of
-///   an old value after a new `set` of the same key.
+/// - Moka's own removals (expiry, eviction for size) are not reported to the index (an
+///   eviction listener would make moka take a per-key lock and build a notification on
+///   every write, the costliest part of a `set`). Their keys are pruned lazily: a listing
+///   takes out the keys it finds moka no longer holds, [`MemoryCache::run_pending_tasks`]
+///   prunes the whole index, and every [`SWEEP_EVERY`]-th `set` sweeps the next
+///   [`SWEEP_BATCH`] keys of the index (round robin), so the index sweeps two keys per
+///   write and dead keys cannot pile up. A pruned key is taken out under the write lock
+///   only if moka still does not hold it then.
 /// - Listings also skip index keys that moka no longer holds (`contains_key` respects
 ///   expiry that moka has not processed yet), so a listed key is one whose `get` returns a
 ///   value at that moment.
 pub struct MemoryCache {
     moka: moka::future::Cache<String, Cacheable>,
     index: RwLock<BTreeSet<String>>,
-    /// Keys moka removed by itself (expired, evicted), to reconcile.
-    evicted: Arc<Mutex<Vec<Arc<String>>>>,
+    /// The last key the previous sweep looked at (`None`: start from the first).
+    sweep_from: Mutex<Option<String>>,
+    /// `set`s so far; every [`SWEEP_EVERY`]-th sweeps.
+    writes: AtomicU64,
     capacity: u64,
     /// Write locks striped by key hash: `set`, `remove` and `update` of one key take the
     /// same one, which makes `update` atomic per key.
@@ -120,14 +131,13 @@ impl Expiry<String, Cacheable> for TokenExpiry {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+/// Every this many `set`s, the index is swept for keys moka dropped by itself.
+pub(crate) const SWEEP_EVERY: u64 = 32;
+/// The number of index keys a sweep looks at.
+pub(crate) const SWEEP_BATCH: usize = 64;
 
 impl MemoryCache {
     pub(crate) fn from_builder(b: MemoryCacheBuilder) -> Self {
-        let evicted: Arc<Mutex<Vec<Arc<String>>>> = Arc::default();
-        let queue = evicted.clone();
         let leases = Arc::new(InProcessLock::with_clock(b.clock.clone()));
         let moka = moka::future::Cache::builder()
             .max_capacity(b.max_capacity_bytes)
@@ -139,16 +149,12 @@ impl MemoryCache {
                 clock: b.clock,
                 retention: b.refresh_token_retention,
             })
-            .eviction_listener(move |key, _value, cause| {
-                if matches!(cause, RemovalCause::Expired | RemovalCause::Size) {
-                    lock(&queue).push(key);
-                }
-            })
             .build();
         MemoryCache {
             moka,
             index: RwLock::default(),
-            evicted,
+            sweep_from: Mutex::default(),
+            writes: AtomicU64::new(0),
             capacity: b.max_capacity_bytes,
             leases,
             write_locks: (0..WRITE_LOCK_STRIPES)
@@ -166,6 +172,12 @@ impl MemoryCache {
 
     /// Puts `key` in the index iff moka holds it (see the type's docs).
     fn reconcile(&self, key: &str) {
+        {
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            if self.moka.contains_key(key) == index.contains(key) {
+                return;
+            }
+        }
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
         if self.moka.contains_key(key) {
             if !index.contains(key) {
@@ -176,38 +188,78 @@ impl MemoryCache {
         }
     }
 
-    /// Reconciles the keys moka removed by itself.
-    fn reconcile_evicted(&self) {
-        let keys = std::mem::take(&mut *lock(&self.evicted));
-        if keys.is_empty() {
+    /// Takes out of the index those of `candidates` that moka does not hold, deciding
+    /// under the write lock.
+    fn prune(&self, candidates: Vec<String>) {
+        if candidates.is_empty() {
             return;
         }
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        for key in keys {
+        for key in candidates {
             if !self.moka.contains_key(key.as_str()) {
                 index.remove(key.as_str());
             }
         }
     }
 
+    /// Looks at the next `batch` keys of the index (after the previous sweep's last,
+    /// starting over at the end) and prunes those moka dropped. Skipped while another
+    /// thread sweeps.
+    fn sweep(&self, batch: usize) {
+        let mut from = match self.sweep_from.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        let dead: Vec<String> = {
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            let start = from.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            let looked: Vec<&String> = index
+                .range::<str, _>((start, Bound::Unbounded))
+                .take(batch)
+                .collect();
+            *from = if looked.len() < batch {
+                None
+            } else {
+                looked.last().map(|k| (*k).clone())
+            };
+            looked
+                .into_iter()
+                .filter(|k| !self.moka.contains_key(k.as_str()))
+                .cloned()
+                .collect()
+        };
+        drop(from);
+        self.prune(dead);
+    }
+
     /// The keys that start with `prefix` and that moka holds, in order: one range of the
-    /// index.
+    /// index. The keys moka no longer holds are pruned.
     fn listed(&self, prefix: &str) -> Vec<String> {
-        self.reconcile_evicted();
-        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|k| k.starts_with(prefix))
-            .filter(|k| self.moka.contains_key(k.as_str()))
-            .cloned()
-            .collect()
+        let mut dead = Vec::new();
+        let mut out = Vec::new();
+        {
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            for k in index
+                .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                .take_while(|k| k.starts_with(prefix))
+            {
+                if self.moka.contains_key(k.as_str()) {
+                    out.push(k.clone());
+                } else {
+                    dead.push(k.clone());
+                }
+            }
+        }
+        self.prune(dead);
+        out
     }
 
     /// Runs moka's pending housekeeping (eviction for size, expiry) and brings the key
     /// index up to date.
     pub async fn run_pending_tasks(&self) {
         self.moka.run_pending_tasks().await;
-        self.reconcile_evicted();
+        self.listed("");
     }
 
     /// The number of entries a `get` returns a value for, after
@@ -252,7 +304,9 @@ impl Cache for MemoryCache {
         let _write = self.write_lock(key).lock().await;
         self.moka.insert(key.to_owned(), value).await;
         self.reconcile(key);
-        self.reconcile_evicted();
+        if self.writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep(SWEEP_BATCH);
+        }
         Ok(())
     }
 
@@ -260,6 +314,23 @@ impl Cache for MemoryCache {
         let _write = self.write_lock(key).lock().await;
         self.moka.invalidate(key).await;
         self.reconcile(key);
+        Ok(())
+    }
+
+    /// Invalidates every key in moka, then reconciles them all under one write lock of
+    /// the index (instead of one reconcile per key).
+    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            self.moka.invalidate(key.as_str()).await;
+        }
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        for key in keys {
+            if !self.moka.contains_key(key.as_str()) {
+                index.remove(key.as_str());
+            } else if !index.contains(key.as_str()) {
+                index.insert(key.clone());
+            }
+        }
         Ok(())
     }
 
@@ -300,7 +371,6 @@ impl Cache for MemoryCache {
             }
         };
         self.reconcile(key);
-        self.reconcile_evicted();
         Ok(outcome)
     }
 
@@ -312,5 +382,63 @@ impl Cache for MemoryCache {
     /// shares it.
     fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
         Some(self.leases.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokencache_core::{CacheEntry, EntryBody, ManualClock, WrappedCacheEntry};
+
+    const NOW_MS: i64 = 1_700_000_000_000;
+
+    fn value(expires_at: i64) -> Cacheable {
+        let e = CacheEntry::new("c", "https://api", "read", "at", 60.0);
+        Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), expires_at))
+    }
+
+    fn index_len(cache: &MemoryCache) -> usize {
+        cache.index.read().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn sweeps_keep_dead_keys_from_piling_up_without_any_listing() {
+        // The entries expire for the manager from (expires_at + 1) s; the clock stands
+        // 30 ms before that, so moka drops them 30 ms after they are written.
+        let expires_at = NOW_MS / 1000 + 10;
+        let clock = Arc::new(ManualClock::new((expires_at + 1) * 1000 - 30));
+        let cache = MemoryCache::builder().clock(clock).build();
+        for i in 0..1_000 {
+            cache
+                .set(&format!("soon-{i:04}"), value(expires_at))
+                .await
+                .unwrap();
+        }
+        assert!(index_len(&cache) >= 900, "written keys are indexed");
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        // More writes (already expired: never indexed), and nothing lists the keys: the
+        // sweeps alone take the dead keys out.
+        for i in 0..1_000 {
+            cache.set(&format!("gone-{i:04}"), value(0)).await.unwrap();
+        }
+        let left = index_len(&cache);
+        assert!(left < SWEEP_BATCH, "{left} dead keys still indexed");
+        // A live key stays, and is listed.
+        cache.set("live", value(i64::MAX / 2000)).await.unwrap();
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["live"]);
+        assert_eq!(index_len(&cache), 1);
+    }
+
+    #[tokio::test]
+    async fn remove_many_takes_keys_out_of_moka_and_the_index() {
+        let cache = MemoryCache::new();
+        let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        for k in &keys {
+            cache.set(k, value(i64::MAX / 2000)).await.unwrap();
+        }
+        cache.remove_many(&keys[..7]).await.unwrap();
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), &keys[7..]);
+        assert_eq!(index_len(&cache), 3);
+        assert!(cache.get("k0").await.unwrap().is_none());
     }
 }

@@ -25,14 +25,24 @@ pub enum Op {
     Miss,
     /// `clear(Some(CLIENT_ID))` of the populated entries.
     Clear,
+    /// [`Cache::all_keys`] of the cache itself (what a lookup by scope lists on a cache
+    /// that lists its keys).
+    AllKeys,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 5] = [Op::Set, Op::ExactHit, Op::Subset, Op::Miss, Op::Clear];
+    pub const ALL: [Op; 6] = [
+        Op::Set,
+        Op::ExactHit,
+        Op::Subset,
+        Op::Miss,
+        Op::Clear,
+        Op::AllKeys,
+    ];
 
     /// The name of the operation, as in workload names (and in the auth0-spa-js
-    /// baseline's JSON): `set`, `exact_hit`, `subset`, `miss`, `clear`.
+    /// baseline's JSON): `set`, `exact_hit`, `subset`, `miss`, `clear`, `all_keys`.
     ///
     /// ```
     /// use tokencache_workloads::Op;
@@ -46,6 +56,7 @@ impl Op {
             Op::Subset => "subset",
             Op::Miss => "miss",
             Op::Clear => "clear",
+            Op::AllKeys => "all_keys",
         }
     }
 
@@ -77,14 +88,16 @@ impl Workload {
     }
 
     /// The fixed workload set: `set`, `exact_hit` (with [`SMALL_SIZE`] other keys),
-    /// `subset_N` for each of `sizes`, `miss_N` for the largest size, and `clear_N` with
-    /// [`CLEAR_SIZE`] entries (or the largest size, if smaller).
+    /// `subset_N` and `all_keys_N` for each of `sizes` (the scale curves), `miss_N` for
+    /// the largest size, and `clear_N` with [`CLEAR_SIZE`] entries (or the largest size,
+    /// if smaller).
     ///
     /// ```
     /// use tokencache_workloads::{Workload, SUBSET_SIZES};
     /// let names: Vec<String> = Workload::standard_set(&SUBSET_SIZES).iter().map(|w| w.name()).collect();
     /// assert_eq!(names, ["set", "exact_hit", "subset_10", "subset_100", "subset_1000",
-    ///                    "subset_10000", "miss_10000", "clear_100"]);
+    ///                    "subset_10000", "all_keys_10", "all_keys_100", "all_keys_1000",
+    ///                    "all_keys_10000", "miss_10000", "clear_100"]);
     /// ```
     pub fn standard_set(sizes: &[usize]) -> Vec<Workload> {
         let largest = sizes.iter().copied().max().unwrap_or(SMALL_SIZE);
@@ -93,6 +106,7 @@ impl Workload {
             Workload::new(Op::ExactHit, SMALL_SIZE.min(largest)),
         ];
         set.extend(sizes.iter().map(|&n| Workload::new(Op::Subset, n)));
+        set.extend(sizes.iter().map(|&n| Workload::new(Op::AllKeys, n)));
         set.push(Workload::new(Op::Miss, largest));
         set.push(Workload::new(Op::Clear, CLEAR_SIZE.min(largest)));
         set
@@ -166,6 +180,7 @@ impl Prepared {
     pub async fn check(&self) -> Result<()> {
         let wanted = match self.workload.op {
             Op::Set | Op::Clear => return Ok(()),
+            Op::AllKeys => return self.check_all_keys().await,
             Op::Miss => None,
             Op::ExactHit | Op::Subset => Some("at-target"),
         };
@@ -181,6 +196,25 @@ impl Prepared {
             )));
         }
         Ok(())
+    }
+
+    /// A listing holds at least the populated entries (a cache that does not list its
+    /// keys answers `None`, which is all it can do).
+    async fn check_all_keys(&self) -> Result<()> {
+        let cache = self.manager.cache();
+        match cache.all_keys().await? {
+            Some(keys) if keys.len() <= self.workload.others => Err(Error::unexpected(format!(
+                "workload {} listed {} keys where at least {} were stored",
+                self.workload.name(),
+                keys.len(),
+                self.workload.others + 1
+            ))),
+            None if cache.lists_keys() => Err(Error::unexpected(format!(
+                "workload {}: a cache that lists its keys listed nothing",
+                self.workload.name()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Refills the cache after a `clear` (untimed setup of the next iteration). A no-op
@@ -203,6 +237,7 @@ impl Prepared {
                 .await
                 .map(drop),
             Op::Clear => self.manager.clear(Some(CLIENT_ID)).await,
+            Op::AllKeys => self.manager.cache().as_ref().all_keys().await.map(drop),
         }
     }
 
