@@ -38,8 +38,12 @@ impl SqliteCache {
     /// many values it rewrote. A value that fails authentication aborts the whole rotation
     /// with an [`ErrorKind::Integrity`] error (nothing is changed); a value that does not
     /// decode is skipped and logged.
+    ///
+    /// The database records the active key's check first, if its id is new (and refuses
+    /// to go on if the id is known with other key material).
     pub async fn rotate(&self) -> Result<usize> {
         self.with_inner(|inner| {
+            inner.check_key()?;
             inner.conns.write(|tx| {
                 let rows: Vec<(String, Vec<u8>)> = {
                     let mut stmt = tx
