@@ -23,8 +23,8 @@ use crate::workers::Workers;
 ///   codec's encryption of a fixed marker at a reserved location. Opening with other key
 ///   material under a known key id is an
 ///   [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity) error at open, before
-///   anything is read or written; a database written before key checks (schema version
-///   1) is checked against one of its values under that id instead. Only the active
+///   anything is read or written; a database written before key checks (schema
+///   version 1) is checked against one of its values under that id instead. Only the active
 ///   key is checked at open (it is the one that writes); an older key of the ring that
 ///   is wrong fails on the values it decrypts. Plaintext caches record no check.
 /// - It lists its keys ([`Cache::all_keys`], and [`Cache::keys_with_prefix`] as a range
