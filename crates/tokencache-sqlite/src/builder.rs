@@ -165,13 +165,20 @@ impl SqliteCacheBuilder {
                 conns,
                 codec,
                 plaintext: self.plaintext,
+                pending_check: std::sync::Mutex::new(None),
                 clock: self.clock,
                 retention: self.retention,
             }),
         };
         // Before anything is read or written: the key must be the one this database
         // knows under its id (or the id is new, and its check is recorded).
-        cache.with_inner(|inner| inner.check_key()).await?;
+        cache
+            .with_inner(|inner| {
+                let pending = inner.check_key()?;
+                *crate::pool::lock(&inner.pending_check) = pending;
+                Ok(())
+            })
+            .await?;
         Ok(cache)
     }
 }

@@ -19,8 +19,9 @@ use crate::workers::Workers;
 ///   `tokencache_crypto::EncryptedCodec`, an AES-256-GCM ciphertext bound to its key. The
 ///   only plaintext beside it is the entry's expiry time and whether it holds a refresh
 ///   token (for [`SqliteCache::purge`]); never a token.
-/// - A key check per key id: the first time a key id is used, the database records the
-///   codec's encryption of a fixed marker at a reserved location. Opening with other key
+/// - A key check per key id: the first time a value is written under a key id (a `set`,
+///   a `rotate`), the database records the codec's encryption of a fixed marker at a
+///   reserved location; opening and reading with a key never claims its id. Opening with other key
 ///   material under a known key id is an
 ///   [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity) error at open, before
 ///   anything is read or written; a database written before key checks (schema
@@ -78,6 +79,8 @@ pub(crate) struct Inner {
     pub(crate) codec: Arc<dyn ValueCodec>,
     /// Asked for by name with [`SqliteCacheBuilder::plaintext`].
     pub(crate) plaintext: bool,
+    /// The active key's check, until the first write records it.
+    pub(crate) pending_check: std::sync::Mutex<Option<crate::keycheck::PendingCheck>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) retention: Retention,
 }

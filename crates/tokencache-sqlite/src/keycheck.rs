@@ -1,6 +1,7 @@
 //! The key check: per key id, the codec's encryption of a fixed marker at a reserved
-//! location, recorded the first time the key id is used. It makes a wrong key fail when
-//! the cache opens, not later and not silently.
+//! location, recorded with the first write under the key id (never by opening or
+//! reading). It makes a wrong key fail when the cache opens, not later and not silently,
+//! and a write under a known id with other key material impossible.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokencache_core::{Cacheable, Error, ErrorKind, KeyManifestEntry, Result};
@@ -33,37 +34,62 @@ fn wrong_key(id: u32, source: Option<Error>) -> Error {
     }
 }
 
+/// The check of a key id the database does not know yet, recorded with the first write
+/// under it.
+pub(crate) struct PendingCheck {
+    id: u32,
+    canary: Vec<u8>,
+}
+
 impl Inner {
-    /// Checks the codec's active key against the database's check for its id, recording
-    /// a check when the id is new. Plaintext caches and codecs that do not write
-    /// `EncryptedCodec`'s format record none.
-    pub(crate) fn check_key(&self) -> Result<()> {
+    /// At open, read only: checks the codec's active key against the database's check
+    /// for its id. When the id has no check yet (and no value under it that fails to
+    /// authenticate), returns the check that the first write records
+    /// ([`Inner::record_key_check`]): a read with a key never claims its id. Plaintext
+    /// caches and codecs that do not write `EncryptedCodec`'s format have no check.
+    pub(crate) fn check_key(&self) -> Result<Option<PendingCheck>> {
         if self.plaintext {
-            return Ok(());
+            return Ok(None);
         }
         let canary = self.codec.encode(CHECK_LOCATION, &marker())?;
         let Some(id) = EncryptedCodec::key_id_of(&canary) else {
             tracing::debug!("the codec does not write encrypted values; no key check");
+            return Ok(None);
+        };
+        match self.conns.read(|c| stored_check(c, id))? {
+            Some(stored) => self.verify(id, &stored).map(|()| None),
+            None => {
+                self.conns.read(|c| self.verify_existing_entry(c, id))?;
+                Ok(Some(PendingCheck { id, canary }))
+            }
+        }
+    }
+
+    /// In a write transaction that encrypts under the active key: records its check if
+    /// it is still pending (verifying the one another process may have recorded
+    /// meanwhile). Cheap once recorded.
+    pub(crate) fn record_key_check(&self, tx: &Connection) -> Result<()> {
+        let pending = crate::pool::lock(&self.pending_check);
+        let Some(PendingCheck { id, canary }) = pending.as_ref() else {
             return Ok(());
         };
-        // The common case reads only.
-        if let Some(stored) = self.conns.read(|c| stored_check(c, id))? {
+        let id = *id;
+        if let Some(stored) = stored_check(tx, id)? {
             return self.verify(id, &stored);
         }
-        self.conns.write(|tx| {
-            if let Some(stored) = stored_check(tx, id)? {
-                // Another process recorded it meanwhile.
-                return self.verify(id, &stored);
-            }
-            self.verify_existing_entry(tx, id)?;
-            tx.execute(
-                "INSERT INTO tokencache_key_checks (key_id, canary) VALUES (?1, ?2)",
-                params![id, canary],
-            )
-            .map_err(map_err)?;
-            tracing::info!(key_id = id, "recorded the key check of a new key id");
-            Ok(())
-        })
+        self.verify_existing_entry(tx, id)?;
+        tx.execute(
+            "INSERT INTO tokencache_key_checks (key_id, canary) VALUES (?1, ?2)",
+            params![id, canary],
+        )
+        .map_err(map_err)?;
+        tracing::info!(key_id = id, "recorded the key check of a new key id");
+        Ok(())
+    }
+
+    /// After the transaction that called [`Inner::record_key_check`] committed.
+    pub(crate) fn key_check_recorded(&self) {
+        crate::pool::lock(&self.pending_check).take();
     }
 
     fn verify(&self, id: u32, stored: &[u8]) -> Result<()> {
@@ -75,7 +101,7 @@ impl Inner {
     }
 
     /// A database written before key checks existed (schema version 1) may hold values
-    /// under this key id: one of them must authenticate before the check is recorded.
+    /// under this key id: one of them must authenticate.
     fn verify_existing_entry(&self, conn: &Connection, id: u32) -> Result<()> {
         let mut header = vec![tokencache_crypto::FORMAT_VERSION];
         header.extend_from_slice(&id.to_be_bytes());

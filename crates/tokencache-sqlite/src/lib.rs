@@ -7,7 +7,8 @@
 //! use. There is no default codec: plaintext ([`JsonCodec`](tokencache_core::JsonCodec))
 //! must be asked for by name with [`SqliteCacheBuilder::plaintext`].
 //!
-//! An encrypted database records a key check per key id (table `tokencache_key_checks`):
+//! An encrypted database records a key check per key id (table `tokencache_key_checks`,
+//! with the first write under the id):
 //! opening it with other key material under a key id it knows fails at once with an
 //! [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity) error, before anything
 //! is read or written.

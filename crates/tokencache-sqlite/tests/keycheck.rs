@@ -125,7 +125,56 @@ async fn a_file_written_before_key_checks_refuses_a_wrong_key() {
     );
     let cache = SqliteCache::open(&path, codec(key(1, 1))).await.unwrap();
     assert_eq!(cache.get("a").await.unwrap(), Some(manifest("a")));
+    assert!(
+        checked_ids(&path).is_empty(),
+        "recorded by the first write only"
+    );
+    cache.set("b", manifest("b")).await.unwrap();
     assert_eq!(checked_ids(&path), [1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_and_reading_never_claim_a_key_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("claim.db");
+    {
+        let cache = SqliteCache::open(&path, codec(key(7, 7))).await.unwrap();
+        cache.set("a", manifest("a")).await.unwrap();
+    }
+    // A stranger's key under an unused id opens (nothing under id 1 to check it
+    // against), reads nothing it can decrypt, and leaves no trace.
+    {
+        let stranger = SqliteCache::open(&path, codec(key(1, 9))).await.unwrap();
+        assert_eq!(
+            stranger.all_keys().await.unwrap(),
+            Some(vec!["a".to_owned()])
+        );
+        assert_eq!(
+            stranger.get("a").await.unwrap_err().kind(),
+            ErrorKind::Integrity
+        );
+    }
+    assert_eq!(checked_ids(&path), [7]);
+    // So the owner's key for id 1 is still free to be used.
+    let mut ring = key(7, 7);
+    ring.rotate(DataKey::new(1, [1; 32])).unwrap();
+    let owner = SqliteCache::open(&path, codec(ring)).await.unwrap();
+    owner.set("b", manifest("b")).await.unwrap();
+    assert_eq!(checked_ids(&path), [1, 7]);
+    // A second process that opened before the check was recorded cannot write under
+    // id 1 with other material: the write itself verifies the check.
+    let early = SqliteCache::open(dir.path().join("race.db"), codec(key(3, 3)))
+        .await
+        .unwrap();
+    let late_owner = SqliteCache::open(dir.path().join("race.db"), codec(key(3, 4)))
+        .await
+        .unwrap();
+    early.set("x", manifest("x")).await.unwrap();
+    assert_eq!(
+        late_owner.set("y", manifest("y")).await.unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+    assert_eq!(early.all_keys().await.unwrap(), Some(vec!["x".to_owned()]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
