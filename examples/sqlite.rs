@@ -1,6 +1,11 @@
 //! A native app's token cache in an encrypted SQLite file that several processes share.
 //! The key comes from `TOKENCACHE_KEY` (64 hex digits or base64 of 32 bytes) when it is
-//! set; otherwise the example makes a throwaway one.
+//! set; otherwise the example makes a throwaway one. (Other sources: a private key file,
+//! `DataKey::from_file`, and with the `keychain` feature the OS keychain.)
+//!
+//! The file records a key check: opening it with another key under the same key id fails
+//! at once with an `Integrity` error. Plaintext is never a default: a builder without a
+//! codec is a `Config` error unless it says `.plaintext()`.
 //!
 //! ```sh
 //! cargo run --example sqlite --features sqlite
@@ -10,7 +15,7 @@ use std::sync::Arc;
 
 use tokencache::crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache::sqlite::SqliteCache;
-use tokencache::{CacheEntry, CacheKey, CacheManager, GetOptions};
+use tokencache::{CacheEntry, CacheKey, CacheManager, ErrorKind, GetOptions};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> tokencache::Result<()> {
@@ -60,6 +65,23 @@ async fn main() -> tokencache::Result<()> {
         .expect("cached");
     assert_eq!(body.access_token.as_deref(), Some("access-token-1"));
     println!("read back through a second handle: ok");
+
+    // The wrong key for key id 1 is refused when the file opens, before any read or write.
+    let wrong = Arc::new(EncryptedCodec::new(
+        KeyRing::new(DataKey::generate(1)?),
+        "my-app",
+    ));
+    let err = SqliteCache::open(&path, wrong).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+    println!("another key under id 1: refused at open ({})", err.kind());
+
+    // No codec, no plaintext by name: a configuration error.
+    let err = SqliteCache::builder(dir.join("other.db"))
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    println!("no codec: {}", err.kind());
 
     manager.clear(None).await?;
     drop(manager);

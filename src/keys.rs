@@ -18,6 +18,11 @@ pub const KEY_ID_ENV: &str = "TOKENCACHE_KEY_ID";
 ///
 /// Plaintext is never a default: [`KeySource::Plaintext`] must be asked for by name.
 ///
+/// For shells and services, the key can live in an environment variable
+/// ([`KeySource::env`]), a private key file ([`KeySource::file`]: on unix refused unless
+/// only its owner may read and write it) or, with the `keychain` feature, the OS keychain
+/// (`KeySource::keychain`: created there on first use).
+///
 /// ```
 /// use tokencache::KeySource;
 ///
@@ -39,6 +44,27 @@ pub enum KeySource {
         key_var: String,
         /// The variable holding the key's id.
         id_var: String,
+    },
+    /// The key in the file at `path` (64 hex digits or base64 of 32 bytes), with id `id`,
+    /// read when the cache opens; see
+    /// [`DataKey::from_file`](crate::crypto::DataKey::from_file) (on unix the file must be
+    /// private to its owner, mode `0600` or `0400`).
+    File {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// The key's id.
+        id: u32,
+    },
+    /// The key in the OS keychain under `service` and `user`, with id `id`, created and
+    /// stored there when absent (`DataKey::keychain_load_or_create`). Feature `keychain`.
+    #[cfg(feature = "keychain")]
+    Keychain {
+        /// The keychain entry's service.
+        service: String,
+        /// The keychain entry's user (account).
+        user: String,
+        /// The key's id.
+        id: u32,
     },
     /// The keys of this ring (the active one encrypts, the others still decrypt); made
     /// by [`KeySource::keys`].
@@ -70,6 +96,41 @@ impl KeySource {
         }
     }
 
+    /// The key in the file at `path`, id 1.
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use std::os::unix::fs::PermissionsExt;
+    /// use tokencache::KeySource;
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("key");
+    /// std::fs::write(&path, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff").unwrap();
+    /// std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    /// assert_eq!(KeySource::file(&path).key_ring()?.expect("a key").active_id(), 1);
+    /// std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    /// assert_eq!(KeySource::file(&path).key_ring().unwrap_err().kind(), tokencache::ErrorKind::Config);
+    /// # }
+    /// # Ok::<(), tokencache::Error>(())
+    /// ```
+    pub fn file(path: impl Into<std::path::PathBuf>) -> Self {
+        KeySource::File {
+            path: path.into(),
+            id: 1,
+        }
+    }
+
+    /// The key in the OS keychain under `service` and `user`, id 1, created there when
+    /// absent. Feature `keychain`.
+    #[cfg(feature = "keychain")]
+    pub fn keychain(service: impl Into<String>, user: impl Into<String>) -> Self {
+        KeySource::Keychain {
+            service: service.into(),
+            user: user.into(),
+            id: 1,
+        }
+    }
+
     /// The keys of `ring`.
     pub fn keys(ring: KeyRing) -> Self {
         KeySource::Keys(Box::new(ring))
@@ -83,12 +144,21 @@ impl KeySource {
     /// The key ring this source gives (`None` for plaintext). An environment variable
     /// that is missing or holds no valid key is an
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) error naming the variable, never its
-    /// content; a codec of one's own has no ring to give
+    /// content, and so is a key file that is missing, holds no key or (unix) is open to
+    /// group or others; a keychain that cannot be reached is an
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) error; a codec of one's own has no ring to give
     /// ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)).
     pub fn key_ring(&self) -> Result<Option<KeyRing>> {
         match self {
             KeySource::Env { key_var, id_var } => {
                 env_key(key_var, id_var, 1).map(|k| Some(KeyRing::new(k)))
+            }
+            KeySource::File { path, id } => {
+                DataKey::from_file(*id, path).map(|k| Some(KeyRing::new(k)))
+            }
+            #[cfg(feature = "keychain")]
+            KeySource::Keychain { service, user, id } => {
+                DataKey::keychain_load_or_create(*id, service, user).map(|k| Some(KeyRing::new(k)))
             }
             KeySource::Keys(ring) => Ok(Some((**ring).clone())),
             KeySource::Codec(_) => Err(Error::unsupported(
@@ -135,6 +205,16 @@ impl fmt::Debug for KeySource {
         match self {
             KeySource::Env { key_var, id_var } => {
                 write!(f, "KeySource::Env({key_var}, id from {id_var})")
+            }
+            KeySource::File { path, id } => {
+                write!(f, "KeySource::File({}, id {id})", path.display())
+            }
+            #[cfg(feature = "keychain")]
+            KeySource::Keychain { service, user, id } => {
+                write!(
+                    f,
+                    "KeySource::Keychain(service {service:?}, user {user:?}, id {id})"
+                )
             }
             KeySource::Keys(ring) => write!(f, "KeySource::Keys({ring:?})"),
             KeySource::Codec(codec) => write!(f, "KeySource::Codec({codec:?})"),

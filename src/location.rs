@@ -187,10 +187,13 @@ impl CacheLocation {
                 namespace,
                 keys,
             } => {
-                let mut b = crate::sqlite::SqliteCache::builder(path).clock(clock);
-                if let Some(codec) = keys.codec(namespace)? {
-                    b = b.codec(codec);
-                }
+                let b = crate::sqlite::SqliteCache::builder(path).clock(clock);
+                // Plaintext is named, never a default: `keys.codec` is `None` only for
+                // `KeySource::Plaintext`.
+                let b = match keys.codec(namespace)? {
+                    Some(codec) => b.codec(codec),
+                    None => b.plaintext(),
+                };
                 Ok(Arc::new(b.build().await?))
             }
             #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]

@@ -16,7 +16,7 @@ pub const KEY_LEN: usize = 32;
 ///
 /// `Zeroizing<Key<Aes256Gcm>>` does not compile (the key type is not `Zeroize`), so this
 /// wrapper wipes the bytes itself. It lives only while a cipher is being built.
-struct KeyBytes(Key<Aes256Gcm>);
+pub(crate) struct KeyBytes(pub(crate) Key<Aes256Gcm>);
 
 impl Drop for KeyBytes {
     fn drop(&mut self) {

@@ -15,7 +15,9 @@
 //!   bytes into text (marked base64).
 //!
 //! Keys come from the caller (32 bytes from an OS keychain or secret manager, or a hex or
-//! base64 string from an environment variable: [`DataKey::from_env`]). Key material lives
+//! base64 string from an environment variable, [`DataKey::from_env`], or a key file,
+//! [`DataKey::from_file`]; with the `keychain` feature, the OS keychain:
+//! `DataKey::from_keychain` and `DataKey::keychain_load_or_create`). Key material lives
 //! only in the cipher, which is wiped on drop, and appears in no `Debug` output, error or
 //! log. A wrong key or a tampered value is an
 //! [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity) error, never a miss.
@@ -48,6 +50,7 @@
 
 mod codec;
 mod key;
+mod source;
 
 pub use codec::{EncryptedCodec, FORMAT_VERSION};
 pub use key::{DataKey, KeyRing, KEY_LEN};

@@ -24,6 +24,12 @@ pub const DEFAULT_EXPIRY_GRACE: Duration = Duration::from_secs(60);
 
 /// The first part of every Redis key this crate writes.
 const KEY_ROOT: &str = "tokencache:";
+/// How many entries one listing script checks, and one clearing script removes.
+const BATCH: usize = 256;
+/// How many index members found without their entry a cache remembers for upkeep.
+const STALE_MAX: usize = 256;
+/// How many of those one write removes from the index.
+const STALE_PER_WRITE: usize = 32;
 
 /// A token cache in Redis: one namespace (tenant, session) of a standalone server or a
 /// Redis Cluster.
@@ -34,8 +40,12 @@ const KEY_ROOT: &str = "tokencache:";
 /// - The namespace's keys are kept in a sorted set, `tokencache:{namespace}:i`, updated
 ///   atomically with the entries by Lua scripts, so [`Cache::all_keys`] and
 ///   [`Cache::keys_with_prefix`] (`ZRANGEBYLEX`) cost what the namespace holds, not what
-///   the database holds, and never use `KEYS` or `SCAN`. Index members whose entry expired
-///   are removed when a listing meets them.
+///   the database holds, and never use `KEYS` or `SCAN`. Reads never write: `get` is a
+///   `GET`, a listing a `ZRANGEBYLEX` and a read-only script; index members whose entry
+///   expired are left out of listings and removed from the index by the cache's next
+///   write (`set`).
+/// - Every script declares every key it touches in `KEYS` (the scripting contract of
+///   Redis Cluster).
 /// - All keys of a namespace share the hash tag `{namespace}`, hence one cluster slot.
 /// - Values carry the Redis TTL the core's one policy gives them
 ///   ([`Retention::time_to_live`], by the builder's [`Clock`]) plus a grace period
@@ -74,6 +84,9 @@ pub struct RedisCache {
     retention: Retention,
     grace: Duration,
     command_timeout: Duration,
+    /// Index members a listing found without their entry (expired by their TTL), which
+    /// the next write removes from the index: listing itself never writes.
+    stale: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 impl fmt::Debug for RedisCache {
@@ -314,6 +327,7 @@ impl RedisCacheBuilder {
             retention: self.retention,
             grace: self.grace,
             command_timeout: self.command_timeout,
+            stale: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -431,16 +445,59 @@ impl RedisCache {
         self.conn.clone()
     }
 
-    /// Removes every entry of the namespace and its index, atomically; returns how many
-    /// keys the index held. Other namespaces are not touched.
+    /// Removes every entry of the namespace and its index; returns how many keys the
+    /// index held. Other namespaces are not touched. It works in batches (each one
+    /// atomic: the entries and their index members together), reading the index and
+    /// removing what it names, so that every script declares the keys it touches; a key
+    /// written meanwhile may survive.
     pub async fn clear_namespace(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let members: Vec<Vec<u8>> = self
+                .query(
+                    "clear namespace",
+                    redis::cmd("ZRANGE")
+                        .arg(&self.index_key)
+                        .arg(0)
+                        .arg(BATCH - 1)
+                        .to_owned(),
+                )
+                .await?;
+            if members.is_empty() {
+                break;
+            }
+            let mut conn = self.conn.clone();
+            let mut inv = scripts::REMOVE.key(&self.index_key);
+            for m in &members {
+                inv.key(self.entry_key_of(m)).arg(m);
+            }
+            self.run("clear namespace", async move {
+                inv.invoke_async::<i64>(&mut conn).await.map(drop)
+            })
+            .await?;
+            total += members.len();
+        }
+        lock(&self.stale).clear();
+        Ok(total)
+    }
+
+    /// The Redis key of the entry of index member `member` (any bytes).
+    fn entry_key_of(&self, member: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.entry_prefix.len() + member.len());
+        key.extend_from_slice(self.entry_prefix.as_bytes());
+        key.extend_from_slice(member);
+        key
+    }
+
+    /// Runs one command within the command timeout.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        what: &'static str,
+        cmd: redis::Cmd,
+    ) -> Result<T> {
         let mut conn = self.conn.clone();
-        let mut inv = scripts::CLEAR.key(&self.index_key);
-        inv.arg(&self.entry_prefix);
-        self.run("clear namespace", async move {
-            inv.invoke_async(&mut conn).await
-        })
-        .await
+        self.run(what, async move { cmd.query_async(&mut conn).await })
+            .await
     }
 
     /// Runs one operation within the command timeout, mapping its error.
@@ -456,25 +513,75 @@ impl RedisCache {
         }
     }
 
+    /// The members in `[min, max]` (ZRANGEBYLEX bounds) whose entry exists. Read only:
+    /// a `ZRANGEBYLEX`, then the `no-writes` script that tells which entries exist;
+    /// members without their entry are remembered for the next write to remove.
     async fn list(&self, min: Vec<u8>, max: Vec<u8>) -> Result<Vec<String>> {
-        let mut conn = self.conn.clone();
-        let mut inv = scripts::LIST.key(&self.index_key);
-        inv.arg(&self.entry_prefix).arg(min).arg(max);
-        self.run(
-            "list keys",
-            async move { inv.invoke_async(&mut conn).await },
-        )
-        .await
+        let members: Vec<Vec<u8>> = self
+            .query(
+                "list keys",
+                redis::cmd("ZRANGEBYLEX")
+                    .arg(&self.index_key)
+                    .arg(min)
+                    .arg(max)
+                    .to_owned(),
+            )
+            .await?;
+        let mut live = Vec::with_capacity(members.len());
+        let mut gone = Vec::new();
+        for chunk in members.chunks(BATCH) {
+            let mut conn = self.conn.clone();
+            let mut inv = scripts::EXISTING.prepare_invoke();
+            for m in chunk {
+                inv.key(self.entry_key_of(m));
+            }
+            let found: Vec<i64> = self
+                .run(
+                    "list keys",
+                    async move { inv.invoke_async(&mut conn).await },
+                )
+                .await?;
+            for (m, exists) in chunk.iter().zip(found) {
+                if exists == 1 {
+                    live.push(m);
+                } else {
+                    gone.push(m.clone());
+                }
+            }
+        }
+        if !gone.is_empty() {
+            let mut stale = lock(&self.stale);
+            for m in gone {
+                if stale.len() < STALE_MAX && !stale.contains(&m) {
+                    stale.push(m);
+                }
+            }
+        }
+        live.into_iter()
+            .map(|m| {
+                String::from_utf8(m.clone()).map_err(|_| {
+                    Error::unexpected(
+                        "the namespace's index holds a member that is not UTF-8 (not a cache key)",
+                    )
+                })
+            })
+            .collect()
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[async_trait]
 impl Cache for RedisCache {
+    /// A plain `GET`: reads never write.
     async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
-        let mut conn = self.conn.clone();
-        let cmd = redis::cmd("GET").arg(self.storage_key(key)).to_owned();
         let bytes: Option<Vec<u8>> = self
-            .run("get", async move { cmd.query_async(&mut conn).await })
+            .query(
+                "get",
+                redis::cmd("GET").arg(self.storage_key(key)).to_owned(),
+            )
             .await?;
         match bytes {
             // The codec sees the full storage key (namespace included): an encrypting
@@ -491,9 +598,17 @@ impl Cache for RedisCache {
             Ttl::Expired => -1,
         };
         let bytes = self.codec.encode(&self.storage_key(key), &value)?;
+        let stale: Vec<Vec<u8>> = {
+            let mut stale = lock(&self.stale);
+            let n = stale.len().min(STALE_PER_WRITE);
+            stale.drain(..n).collect()
+        };
         let mut conn = self.conn.clone();
         let mut inv = scripts::SET.key(&self.index_key);
         inv.key(self.storage_key(key)).arg(key).arg(bytes).arg(ttl);
+        for m in &stale {
+            inv.key(self.entry_key_of(m)).arg(m);
+        }
         self.run("set", async move {
             inv.invoke_async::<i64>(&mut conn).await.map(drop)
         })

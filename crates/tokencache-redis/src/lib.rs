@@ -7,7 +7,11 @@
 //!   updated atomically with the entries (Lua scripts), so listing costs what the namespace
 //!   holds and prefix lookups use `ZRANGEBYLEX`. A manager over a `RedisCache` needs no
 //!   key manifest.
-//! - **Cluster-safe**: a namespace's keys share the hash tag `{namespace}`.
+//! - **Cluster-safe**: a namespace's keys share the hash tag `{namespace}`, and every Lua
+//!   script declares each key it touches in `KEYS` (none is built inside a script).
+//! - **Reads never write**: `get` is a `GET`; a listing is a `ZRANGEBYLEX` and a script
+//!   flagged `no-writes`. Index members whose entry expired are skipped by listings and
+//!   removed by the next `set`.
 //! - **Native expiry**: token entries without a refresh token expire by Redis TTL when
 //!   they stop being valid (plus a grace period); entries with one are kept for a
 //!   configurable retention.

@@ -350,9 +350,22 @@ async fn entries_expired_by_redis_leave_the_index() {
             cache.keys_with_prefix("sh").await.unwrap().unwrap(),
             Vec::<String>::new()
         );
-        let after: i64 = raw(&cache, &mut zcard()).await;
-        assert_eq!(after, 1, "{target:?}: the listing cleaned the index");
+        // A listing never writes; the next write cleans the index.
+        let listed: i64 = raw(&cache, &mut zcard()).await;
+        assert_eq!(listed, 2, "{target:?}: the listing wrote to the index");
         assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["long"]);
+        cache
+            .set("other", entry("at", NOW_S + 1000, None))
+            .await
+            .unwrap();
+        let after: i64 = raw(&cache, &mut zcard()).await;
+        assert_eq!(after, 2, "{target:?}: the write cleaned the index");
+        let members: Vec<String> = raw(
+            &cache,
+            redis::cmd("ZRANGE").arg(cache.index_key()).arg(0).arg(-1),
+        )
+        .await;
+        assert_eq!(members, ["long", "other"]);
         cache.clear_namespace().await.unwrap();
     }
 }

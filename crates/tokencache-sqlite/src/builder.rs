@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokencache_core::{Clock, Error, Result, Retention, ValueCodec};
+use tokencache_core::{Clock, Error, JsonCodec, Result, Retention, ValueCodec};
 
 use crate::cache::{Inner, SqliteCache};
 use crate::pool::{Connections, Options};
@@ -43,7 +43,9 @@ impl Synchronous {
 /// Options of a [`SqliteCache`]; see [`SqliteCache::builder`].
 pub struct SqliteCacheBuilder {
     pub(crate) path: PathBuf,
-    pub(crate) codec: Arc<dyn ValueCodec>,
+    /// `None` until [`SqliteCacheBuilder::codec`] or [`SqliteCacheBuilder::plaintext`].
+    pub(crate) codec: Option<Arc<dyn ValueCodec>>,
+    pub(crate) plaintext: bool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) retention: Retention,
     pub(crate) busy_timeout: Duration,
@@ -52,12 +54,45 @@ pub struct SqliteCacheBuilder {
 }
 
 impl SqliteCacheBuilder {
-    /// The codec that turns values into the stored `value` column. Default:
-    /// [`JsonCodec`](tokencache_core::JsonCodec), which stores tokens **in plaintext**;
-    /// pass an encrypting codec (`tokencache_crypto::EncryptedCodec`), which is the
-    /// intended use.
+    /// The codec that turns values into the stored `value` column: an encrypting codec
+    /// (`tokencache_crypto::EncryptedCodec`), which is the intended use. There is no
+    /// default: a builder given neither a codec nor [`SqliteCacheBuilder::plaintext`]
+    /// fails to build.
+    ///
+    /// With an encrypting codec the database keeps a key check per key id (see
+    /// [`SqliteCache`]): opening it with other key material under a key id it already
+    /// knows fails with an [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity)
+    /// error.
     pub fn codec(mut self, codec: Arc<dyn ValueCodec>) -> Self {
-        self.codec = codec;
+        self.codec = Some(codec);
+        self.plaintext = false;
+        self
+    }
+
+    /// Stores tokens **in plaintext** (the auth0-spa-js JSON,
+    /// [`JsonCodec`]): only when asked for by name, e.g. for tests or a
+    /// file on an encrypted disk readable by its owner only. The cache's `Debug` says
+    /// `plaintext (JsonCodec)`. No key check is recorded.
+    ///
+    /// ```
+    /// use tokencache_sqlite::SqliteCache;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> tokencache_core::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("plain.db");
+    /// // Without a codec, opening is a configuration error ...
+    /// let err = SqliteCache::builder(&path).build().await.unwrap_err();
+    /// assert_eq!(err.kind(), tokencache_core::ErrorKind::Config);
+    /// // ... plaintext must be named.
+    /// let cache = SqliteCache::builder(&path).plaintext().build().await?;
+    /// assert!(format!("{cache:?}").contains("plaintext (JsonCodec)"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn plaintext(mut self) -> Self {
+        self.codec = Some(Arc::new(JsonCodec));
+        self.plaintext = true;
         self
     }
 
@@ -108,6 +143,13 @@ impl SqliteCacheBuilder {
                 self.busy_timeout
             )));
         }
+        let codec = self.codec.ok_or_else(|| {
+            Error::config(
+                "no codec for the SQLite cache: give an encrypting codec \
+                 (SqliteCacheBuilder::codec) or ask for plaintext by name \
+                 (SqliteCacheBuilder::plaintext)",
+            )
+        })?;
         let opts = Options {
             busy_timeout: self.busy_timeout,
             synchronous: self.synchronous,
@@ -117,15 +159,27 @@ impl SqliteCacheBuilder {
         let conns = workers
             .run(move || Connections::open(path, opts, max_readers))
             .await?;
-        Ok(SqliteCache {
+        let cache = SqliteCache {
             workers,
             inner: Arc::new(Inner {
                 conns,
-                codec: self.codec,
+                codec,
+                plaintext: self.plaintext,
+                pending_check: std::sync::Mutex::new(None),
                 clock: self.clock,
                 retention: self.retention,
             }),
-        })
+        };
+        // Before anything is read or written: the key must be the one this database
+        // knows under its id (or the id is new, and its check is recorded).
+        cache
+            .with_inner(|inner| {
+                let pending = inner.check_key()?;
+                *crate::pool::lock(&inner.pending_check) = pending;
+                Ok(())
+            })
+            .await?;
+        Ok(cache)
     }
 }
 
@@ -133,10 +187,23 @@ impl fmt::Debug for SqliteCacheBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteCacheBuilder")
             .field("path", &self.path)
-            .field("codec", &self.codec)
+            .field("codec", &CodecName(self.codec.as_ref(), self.plaintext))
             .field("retention", &self.retention)
             .field("busy_timeout", &self.busy_timeout)
             .field("synchronous", &self.synchronous)
             .finish_non_exhaustive()
+    }
+}
+
+/// How `Debug` names a codec: plaintext says so.
+pub(crate) struct CodecName<'a>(pub(crate) Option<&'a Arc<dyn ValueCodec>>, pub(crate) bool);
+
+impl fmt::Debug for CodecName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecName(_, true) => fmt::Debug::fmt("plaintext (JsonCodec)", f),
+            CodecName(Some(codec), false) => fmt::Debug::fmt(codec, f),
+            CodecName(None, false) => f.write_str("None"),
+        }
     }
 }

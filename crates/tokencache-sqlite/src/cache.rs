@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, Fence, JsonCodec, Result, Retention, SystemClock,
-    UpdateFn, Updated, ValueCodec,
+    async_trait, Cache, Cacheable, Clock, Fence, Result, Retention, SystemClock, UpdateFn, Updated,
+    ValueCodec,
 };
 
-use crate::builder::{SqliteCacheBuilder, Synchronous};
+use crate::builder::{CodecName, SqliteCacheBuilder, Synchronous};
 use crate::pool::Connections;
 use crate::workers::Workers;
 
@@ -20,6 +20,15 @@ use crate::workers::Workers;
 ///   `tokencache_crypto::EncryptedCodec`, an AES-256-GCM ciphertext bound to its key. The
 ///   only plaintext beside it is the entry's expiry time and whether it holds a refresh
 ///   token (for [`SqliteCache::purge`]); never a token.
+/// - A key check per key id: the first time a value is written under a key id (a `set`,
+///   a `rotate`), the database records the codec's encryption of a fixed marker at a
+///   reserved location; opening and reading with a key never claims its id. Opening with other key
+///   material under a known key id is an
+///   [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity) error at open, before
+///   anything is read or written; a database written before key checks (schema
+///   version 1) is checked against one of its values under that id instead. Only the active
+///   key is checked at open (it is the one that writes); an older key of the ring that
+///   is wrong fails on the values it decrypts. Plaintext caches record no check.
 /// - It lists its keys ([`Cache::all_keys`], and [`Cache::keys_with_prefix`] as a range
 ///   scan of the primary-key index), so a [`CacheManager`](tokencache_core::CacheManager)
 ///   over it keeps no key manifest.
@@ -69,6 +78,10 @@ pub struct SqliteCache {
 pub(crate) struct Inner {
     pub(crate) conns: Connections,
     pub(crate) codec: Arc<dyn ValueCodec>,
+    /// Asked for by name with [`SqliteCacheBuilder::plaintext`].
+    pub(crate) plaintext: bool,
+    /// The active key's check, until the first write records it.
+    pub(crate) pending_check: std::sync::Mutex<Option<crate::keycheck::PendingCheck>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) retention: Retention,
 }
@@ -79,12 +92,15 @@ impl SqliteCache {
         SqliteCache::builder(path).codec(codec).build().await
     }
 
-    /// A builder for the cache at `path`. Its default codec is [`JsonCodec`]
-    /// (plaintext): set an encrypting one with [`SqliteCacheBuilder::codec`].
+    /// A builder for the cache at `path`. It has no default codec: set an encrypting one
+    /// with [`SqliteCacheBuilder::codec`], or ask for plaintext with
+    /// [`SqliteCacheBuilder::plaintext`]; otherwise [`SqliteCacheBuilder::build`] is an
+    /// [`ErrorKind::Config`](tokencache_core::ErrorKind::Config) error.
     pub fn builder(path: impl AsRef<Path>) -> SqliteCacheBuilder {
         SqliteCacheBuilder {
             path: path.as_ref().to_owned(),
-            codec: Arc::new(JsonCodec),
+            codec: None,
+            plaintext: false,
             clock: Arc::new(SystemClock),
             retention: Retention::NEVER,
             busy_timeout: Duration::from_secs(10),
@@ -117,7 +133,10 @@ impl fmt::Debug for SqliteCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteCache")
             .field("path", &self.inner.conns.path)
-            .field("codec", &self.inner.codec)
+            .field(
+                "codec",
+                &CodecName(Some(&self.inner.codec), self.inner.plaintext),
+            )
             .finish_non_exhaustive()
     }
 }

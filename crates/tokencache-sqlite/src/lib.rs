@@ -4,7 +4,19 @@
 //! threads and several processes can share. Values go through a
 //! [`ValueCodec`](tokencache_core::ValueCodec): give it `tokencache_crypto::EncryptedCodec`
 //! so that every row is an AES-256-GCM ciphertext bound to its key — that is the intended
-//! use; the default [`JsonCodec`](tokencache_core::JsonCodec) stores plaintext.
+//! use. There is no default codec: plaintext ([`JsonCodec`](tokencache_core::JsonCodec))
+//! must be asked for by name with [`SqliteCacheBuilder::plaintext`].
+//!
+//! An encrypted database records a key check per key id (table `tokencache_key_checks`,
+//! with the first write under the id):
+//! opening it with other key material under a key id it knows fails at once with an
+//! [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity) error, before anything
+//! is read or written.
+//!
+//! On unix the database, `-wal` and `-shm` files are made readable by their owner only
+//! (mode 0600, whatever the umask); an existing database file that group or others may
+//! read or write is opened as it is, with a `tracing` warning. `file:` URIs get the same
+//! treatment as paths.
 //!
 //! For tools (a CLI):
 //! - [`SqliteCache::open`] / [`SqliteCache::builder`] open or create a file and migrate its
@@ -38,6 +50,7 @@
 mod builder;
 mod cache;
 mod error;
+mod keycheck;
 mod lease;
 mod maintenance;
 mod pool;

@@ -38,9 +38,13 @@ impl SqliteCache {
     /// many values it rewrote. A value that fails authentication aborts the whole rotation
     /// with an [`ErrorKind::Integrity`] error (nothing is changed); a value that does not
     /// decode is skipped and logged.
+    ///
+    /// The same transaction records the active key's check, if its id is new (and
+    /// refuses to go on if the id is known with other key material).
     pub async fn rotate(&self) -> Result<usize> {
         self.with_inner(|inner| {
-            inner.conns.write(|tx| {
+            let n = inner.conns.write(|tx| {
+                inner.record_key_check(tx)?;
                 let rows: Vec<(String, Vec<u8>)> = {
                     let mut stmt = tx
                         .prepare("SELECT key, value FROM tokencache_entries")
@@ -68,7 +72,9 @@ impl SqliteCache {
                     }
                 }
                 Ok(n)
-            })
+            })?;
+            inner.key_check_recorded();
+            Ok(n)
         })
         .await
     }

@@ -85,20 +85,127 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The file a database name refers to: `path` itself, or the file of a `file:` URI
+/// (authority empty or `localhost`, query and fragment dropped, `%XX` decoded); `None` for
+/// an in-memory or temporary database, which has no file.
+pub(crate) fn file_of(path: &Path) -> Option<PathBuf> {
+    let Some(s) = path.to_str() else {
+        return Some(path.to_owned());
+    };
+    if s.is_empty() || s == ":memory:" {
+        return None;
+    }
+    let Some(uri) = s.strip_prefix("file:") else {
+        return Some(path.to_owned());
+    };
+    let (rest, query) = match uri.split_once('?') {
+        Some((r, q)) => (r, q),
+        None => (uri, ""),
+    };
+    let rest = rest.split('#').next().unwrap_or_default();
+    let query = query.split('#').next().unwrap_or_default();
+    if query.split('&').any(|p| p == "mode=memory") {
+        return None;
+    }
+    let rest = match rest.strip_prefix("//") {
+        Some(authority_and_path) => {
+            let slash = authority_and_path.find('/')?;
+            let (authority, p) = authority_and_path.split_at(slash);
+            if !(authority.is_empty() || authority == "localhost") {
+                return None;
+            }
+            p
+        }
+        None => rest,
+    };
+    let decoded = percent_decode(rest)?;
+    if decoded.is_empty() || decoded == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(decoded))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Creates the file readable by its owner only (tokens live there), unless it exists.
-fn create_private(path: &Path) {
+fn create_private(file: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        // SQLite gives the -wal and -shm files the permissions of the database file.
         let _ = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(path);
+            .open(file);
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = file;
+}
+
+/// Logs a warning when an existing database file is readable or writable by group or
+/// others. The file is opened as it is: its owner may share it on purpose (a group of
+/// service accounts), and changing the mode of a file one did not create is not a
+/// cache's business; the warning says how to make it private.
+fn warn_if_shared(file: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(file) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %file.display(),
+                    mode = format_args!("{mode:o}"),
+                    "the token database is readable or writable by group or others \
+                     (chmod 600 it to keep the tokens private)"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+}
+
+/// Makes the `-wal` and `-shm` files beside `file` readable by their owner only,
+/// whatever the umask and the database file's mode (SQLite copies the latter).
+fn restrict_wal_files(file: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["-wal", "-shm"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            let side = PathBuf::from(name);
+            match std::fs::metadata(&side) {
+                Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                    if let Err(e) =
+                        std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))
+                    {
+                        tracing::warn!(path = %side.display(), error = %e,
+                            "cannot make the database's side file private");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
 }
 
 fn open_connection(path: &Path, opts: &Options) -> Result<Connection> {
@@ -113,7 +220,11 @@ fn open_connection(path: &Path, opts: &Options) -> Result<Connection> {
 }
 
 fn open_writer(path: &Path, opts: &Options) -> Result<Connection> {
-    create_private(path);
+    let file = file_of(path);
+    if let Some(file) = &file {
+        warn_if_shared(file);
+        create_private(file);
+    }
     let mut conn = open_connection(path, opts)?;
     let mode: String = retry_busy(opts.busy_timeout, || {
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -125,6 +236,9 @@ fn open_writer(path: &Path, opts: &Options) -> Result<Connection> {
         )));
     }
     retry_busy(opts.busy_timeout, || migrate(&mut conn))?;
+    if let Some(file) = &file {
+        restrict_wal_files(file);
+    }
     Ok(conn)
 }
 
@@ -151,4 +265,27 @@ fn jitter(d: Duration) -> Duration {
         .map(|t| t.subsec_nanos())
         .unwrap_or(0);
     d / 2 + d / 2 * (nanos % 1024) / 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_uris_name_their_file() {
+        let f = |s: &str| file_of(Path::new(s));
+        assert_eq!(f("a/b.db"), Some(PathBuf::from("a/b.db")));
+        assert_eq!(f("file:a/b.db"), Some(PathBuf::from("a/b.db")));
+        assert_eq!(f("file:/x/b.db?mode=rwc"), Some(PathBuf::from("/x/b.db")));
+        assert_eq!(
+            f("file:///x/my%20b.db#frag"),
+            Some(PathBuf::from("/x/my b.db"))
+        );
+        assert_eq!(f("file://localhost/x/b.db"), Some(PathBuf::from("/x/b.db")));
+        assert_eq!(f("file://elsewhere/x/b.db"), None);
+        assert_eq!(f("file:m?mode=memory&cache=shared"), None);
+        assert_eq!(f(":memory:"), None);
+        assert_eq!(f("file::memory:"), None);
+        assert_eq!(f("file:bad%zz"), None);
+    }
 }

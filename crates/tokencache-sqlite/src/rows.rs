@@ -25,6 +25,7 @@ impl Inner {
         let expires_at = value.expires_at();
         let has_rt = value.has_refresh_token();
         self.conns.write(|tx| {
+            self.record_key_check(tx)?;
             tx.prepare_cached(
                 "INSERT INTO tokencache_entries (key, value, expires_at, has_refresh_token)
                  VALUES (?1, ?2, ?3, ?4)
@@ -35,6 +36,7 @@ impl Inner {
             .and_then(|mut s| s.execute(params![key, bytes, expires_at, has_rt]))
             .map_err(map_err)
         })?;
+        self.key_check_recorded();
         Ok(())
     }
 

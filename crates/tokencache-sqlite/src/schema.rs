@@ -6,7 +6,7 @@ use tokencache_core::{Error, Result};
 use crate::error::map_err;
 
 /// The schema version this crate writes and reads.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Migration `i` takes a database from version `i` to `i + 1`. Version 0 is a database
 /// without tokencache tables (a new file, or a file holding other tables, which are left
@@ -24,7 +24,14 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX tokencache_entries_expiry
          ON tokencache_entries(expires_at) WHERE expires_at IS NOT NULL;",
-    // 1 -> 2. The refresh lock's leases, one row per lock name (see `lease.rs`).
+    // 1 -> 2. One key check per key id: the codec's encryption of a fixed marker at a
+    // reserved location, written the first time the key id is used, so that other key
+    // material under a known id is refused when the cache opens.
+    "CREATE TABLE tokencache_key_checks (
+         key_id INTEGER PRIMARY KEY NOT NULL,
+         canary BLOB NOT NULL
+     );",
+    // 2 -> 3. The refresh lock's leases, one row per lock name (see `lease.rs`).
     "CREATE TABLE tokencache_leases (
          name TEXT PRIMARY KEY NOT NULL,
          holder BLOB NOT NULL,
@@ -95,12 +102,35 @@ mod tests {
             [],
         )
         .unwrap();
-        // Idempotent: a second run finds version 1 and changes nothing.
+        // Idempotent: a second run finds the current version and changes nothing.
         assert_eq!(migrate(&mut c).unwrap(), SCHEMA_VERSION);
         let n: i64 = c
             .query_row("SELECT count(*) FROM tokencache_entries", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn migrates_a_version_1_file_and_keeps_its_entries() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO tokencache_entries (key, value) VALUES ('k', x'01')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), 1);
+        let checks: i64 = c
+            .query_row("SELECT count(*) FROM tokencache_key_checks", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(checks, 0);
+        let value: Vec<u8> = c
+            .query_row("SELECT value FROM tokencache_entries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(value, [1]);
     }
 
     #[test]

@@ -272,6 +272,7 @@ async fn purge_follows_the_retention_policy() {
     for (i, retention) in retentions.into_iter().enumerate() {
         let clock = Arc::new(ManualClock::new(NOW_MS));
         let cache = SqliteCache::builder(dir.path().join(format!("policy-{i}.db")))
+            .plaintext()
             .clock(clock.clone())
             .refresh_token_retention(retention)
             .build()
@@ -324,6 +325,7 @@ async fn a_huge_busy_timeout_is_a_config_error() {
         Duration::from_secs(u64::from(u32::MAX)),
     ] {
         let err = SqliteCache::builder(dir.path().join("busy.db"))
+            .plaintext()
             .busy_timeout(timeout)
             .build()
             .await
@@ -332,6 +334,7 @@ async fn a_huge_busy_timeout_is_a_config_error() {
     }
     // The largest one SQLite takes works.
     let cache = SqliteCache::builder(dir.path().join("busy.db"))
+        .plaintext()
         .busy_timeout(MAX_BUSY_TIMEOUT)
         .build()
         .await

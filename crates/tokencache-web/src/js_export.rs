@@ -12,8 +12,11 @@ use crate::storage::{LocalStorageCache, SessionStorageCache};
 /// A JavaScript class over any Rust [`Cache`], with the interface of auth0-spa-js's
 /// custom cache (`ICache`): `get(key)` resolves to the stored object or `undefined`,
 /// `set(key, object)`, `remove(key)` and `allKeys()` (the stored keys) resolve when done.
-/// Every method returns a Promise; a failure rejects it with an `Error` named
-/// `TokenCacheError` whose `kind` property is the error kind (`"quota exceeded"`, …).
+/// Every method returns a Promise and never throws synchronously; a failure rejects it
+/// with an `Error` named `TokenCacheError` whose `kind` property is the error kind
+/// (`"quota exceeded"`, …), except a `set` value that is not a plain object (`undefined`,
+/// `null`, a number, a string, an array, a function, a cyclic object, …), which rejects
+/// it with a `TypeError`.
 ///
 /// Give it to auth0-spa-js as the `cache` option:
 ///
@@ -113,12 +116,16 @@ impl JsTokenCache {
     }
 
     /// Stores `value` (a token entry, an id-token entry or a key manifest) at `key`.
-    /// Rejects a value that is none of these.
+    /// Rejects a value that is not an object with a `TypeError`, and an object that is
+    /// none of these with a `TokenCacheError` (kind `serialization`).
     pub fn set(&self, key: String, value: JsValue) -> Promise {
+        let value = match from_js_value(&value) {
+            Ok(v) => v,
+            Err(e) => return Promise::reject(&e),
+        };
         let cache = Arc::clone(&self.cache);
-        let value = from_js_value(&value);
         future_to_promise(async move {
-            cache.set(&key, value?).await.map_err(to_js_error)?;
+            cache.set(&key, value).await.map_err(to_js_error)?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -156,11 +163,33 @@ fn to_js_value(value: &Cacheable) -> Result<JsValue, JsValue> {
     js_sys::JSON::parse(&json)
 }
 
-/// A JS object as a stored value, through its JSON.
+/// A JS object as a stored value, through its JSON. Anything but a plain object is a
+/// `TypeError` (as is what `JSON.stringify` refuses: a cycle, a BigInt); an object that
+/// is not a cache value a `TokenCacheError`.
 fn from_js_value(value: &JsValue) -> Result<Cacheable, JsValue> {
+    if !value.is_object() || js_sys::Array::is_array(value) {
+        let what = if value.is_null() {
+            "null".to_owned()
+        } else if js_sys::Array::is_array(value) {
+            "an array".to_owned()
+        } else {
+            value.js_typeof().as_string().unwrap_or_default()
+        };
+        return Err(type_error(&format!(
+            "JsTokenCache.set: the value must be an object (a token entry, an ID-token \
+             entry or a key manifest), not {what}"
+        )));
+    }
+    // A TypeError from JSON.stringify (a cycle, a BigInt) is passed on as it is.
     let json = js_sys::JSON::stringify(value)?;
-    let json = String::from(json);
+    let json = json
+        .as_string()
+        .ok_or_else(|| type_error("JsTokenCache.set: the value has no JSON form"))?;
     Cacheable::from_json(json.as_bytes()).map_err(to_js_error)
+}
+
+fn type_error(message: &str) -> JsValue {
+    js_sys::TypeError::new(message).into()
 }
 
 /// A tokencache error as a JS `Error` named `TokenCacheError`, with a `kind` property.

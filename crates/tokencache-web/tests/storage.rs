@@ -388,8 +388,10 @@ async fn js_token_cache_promises() {
         .await
         .unwrap()
         .is_undefined());
-    // A value that is not a cache value is rejected with a typed error.
-    let err = JsFuture::from(js.set(key.clone(), JsValue::from(5)))
+    // An object that is not a cache value is rejected with a typed error (values that
+    // are not objects: tests/js_export.rs).
+    let not_a_value = js_sys::JSON::parse(r#"{"x":5}"#).unwrap();
+    let err = JsFuture::from(js.set(key.clone(), not_a_value))
         .await
         .unwrap_err();
     let err: js_sys::Error = err.into();
