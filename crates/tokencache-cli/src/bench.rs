@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tokencache::crypto::{DataKey, KeyRing};
+use tokencache::memory::MemoryCache;
 use tokencache::{CacheLocation, Error, ErrorKind, KeySource, Result, SystemClock, KEY_ENV};
 use tokencache_workloads::{Measurement, RunConfig, Workload, SUBSET_SIZES};
 
@@ -22,6 +23,9 @@ mod report;
 #[path = "bench_svg.rs"]
 mod svg;
 use crate::migrate::progress;
+
+/// The capacity of the memory backend under `bench`: 4 GiB.
+const BENCH_MEMORY_CAPACITY: u64 = 4 << 30;
 
 /// The backends `bench` can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -309,7 +313,18 @@ async fn run_locations(
 ) -> Result<()> {
     for location in locations {
         let backend = location.backend();
-        let cache = match location.open(Arc::new(SystemClock)).await {
+        let opened = match location {
+            // Room for the largest scale sizes (100,000 entries weigh about 100 MB; the
+            // default capacity would evict and the listing workloads would fail).
+            CacheLocation::Memory => Ok(Arc::new(
+                MemoryCache::builder()
+                    .clock(Arc::new(SystemClock))
+                    .max_capacity_bytes(BENCH_MEMORY_CAPACITY)
+                    .build(),
+            ) as Arc<dyn tokencache::Cache>),
+            other => other.open(Arc::new(SystemClock)).await,
+        };
+        let cache = match opened {
             Ok(c) => c,
             Err(e) if args.backend == Backend::All && e.kind() == ErrorKind::Unavailable => {
                 tracing::warn!(backend, error = %e, "skipping a backend that cannot be reached");
