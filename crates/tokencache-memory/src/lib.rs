@@ -157,7 +157,8 @@ fn too_large(weight: u64, capacity: u64) -> tokencache_core::Error {
     ))
 }
 
-/// The examples of this crate's README.md, compiled and run as doctests.
-#[cfg(doctest)]
+/// The examples of this crate's README.md, compiled and run as doctests (native targets:
+/// the example runs on tokio).
+#[cfg(all(doctest, not(target_arch = "wasm32")))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
