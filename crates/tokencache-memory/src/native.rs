@@ -61,8 +61,8 @@ use crate::MemoryCacheBuilder;
 ///   eviction listener would make moka take a per-key lock and build a notification on
 ///   every write, the costliest part of a `set`). Their keys are pruned lazily: a listing
 ///   takes out the keys it finds moka no longer holds, [`MemoryCache::run_pending_tasks`]
-///   prunes the whole index, and every [`SWEEP_EVERY`]-th `set` sweeps the next
-///   [`SWEEP_BATCH`] keys of the index (round robin), so the index sweeps two keys per
+///   prunes the whole index, and every `SWEEP_EVERY`-th `set` sweeps the next
+///   `SWEEP_BATCH` keys of the index (round robin), so the index sweeps two keys per
 ///   write and dead keys cannot pile up. A pruned key is taken out under the write lock
 ///   only if moka still does not hold it then.
 /// - Listings also skip index keys that moka no longer holds (`contains_key` respects
@@ -73,7 +73,7 @@ pub struct MemoryCache {
     index: RwLock<BTreeSet<String>>,
     /// The last key the previous sweep looked at (`None`: start from the first).
     sweep_from: Mutex<Option<String>>,
-    /// `set`s so far; every [`SWEEP_EVERY`]-th sweeps.
+    /// `set`s so far; every `SWEEP_EVERY`-th sweeps.
     writes: AtomicU64,
     capacity: u64,
     /// Write locks striped by key hash: `set`, `remove` and `update` of one key take the
