@@ -27,12 +27,12 @@ const MIGRATIONS: &[&str] = &[
     // 1 -> 2. One key check per key id: the codec's encryption of a fixed marker at a
     // reserved location, written the first time the key id is used, so that other key
     // material under a known id is refused when the cache opens.
-    "CREATE TABLE tokencache_key_checks (
+    "CREATE TABLE IF NOT EXISTS tokencache_key_checks (
          key_id INTEGER PRIMARY KEY NOT NULL,
          canary BLOB NOT NULL
      );",
     // 2 -> 3. The refresh lock's leases, one row per lock name (see `lease.rs`).
-    "CREATE TABLE tokencache_leases (
+    "CREATE TABLE IF NOT EXISTS tokencache_leases (
          name TEXT PRIMARY KEY NOT NULL,
          holder BLOB NOT NULL,
          epoch INTEGER NOT NULL,

@@ -53,6 +53,7 @@ async fn rotate(cache: &SqliteCache, lease: &Lease, old: &str, rt: &str) -> Upda
 
 async fn open(path: &std::path::Path, clock: Arc<dyn Clock>) -> SqliteCache {
     SqliteCache::builder(path)
+        .plaintext()
         .clock(clock)
         .build()
         .await
