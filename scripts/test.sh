@@ -55,4 +55,7 @@ scripts/e2e-test.sh
 step "Tauri plugin (mock runtime; installs GTK/WebKitGTK build files from Debian)"
 scripts/tauri-test.sh
 
+step "key sources: the OS keychain (a real GNOME Keyring over D-Bus), key files"
+scripts/keychain-test.sh
+
 step "all tests passed"
