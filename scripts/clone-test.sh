@@ -21,7 +21,10 @@ if grep -rn --exclude-dir=.git --exclude-dir=node_modules -e '\.\./'"shared" -e 
   exit 1
 fi
 
-# Reuse the main build's dependencies (the clone's own crates are rebuilt: other paths).
+# Reuse the main build's dependencies (the clone's own crates are rebuilt: other paths). The
+# package selection is the main run's, so that features unify the same way and no dependency
+# is built a second time; `--test` picks the CLI tests and the differential test.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-scripts/redis.sh bash -c 'cargo test --locked -p tokencache-cli && cargo test --locked -p tokencache-core --test differential'
+scripts/redis.sh cargo test --locked --workspace --exclude tauri-plugin-tokencache \
+  --test cli --test readme --test differential
 say "ok"

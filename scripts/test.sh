@@ -5,7 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-step() { printf '\n==> %s\n' "$*" >&2; }
+# CI machines have little disk: no incremental caches and no debug info in test builds keep a
+# cold run's target folder small (with both, it grew past 20 GB here).
+export CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_DEV_STRIP=debuginfo
+START=$SECONDS
+step() {
+  printf '\n==> %s  [%d s; %s free]\n' "$*" "$((SECONDS - START))" \
+    "$(df -h --output=avail . | tail -1 | tr -d ' ')" >&2
+}
 
 step "setup"
 scripts/setup.sh
