@@ -219,12 +219,17 @@ impl CacheLocation {
 
     /// Re-encrypts every value of an SQLite location under `new_key`: the location's own
     /// key (its [`KeySource`](crate::KeySource)) decrypts, `new_key` encrypts, in one transaction. Returns
-    /// how many values were rewritten. Afterwards the location opens with `new_key` only.
+    /// how many values were rewritten and which could not be read (left as they were; see
+    /// [`SqliteCache::rotate`](crate::sqlite::SqliteCache::rotate)). Afterwards the
+    /// location opens with `new_key` only.
     ///
     /// A missing file is an [`ErrorKind::Config`](crate::ErrorKind::Config) error, other
     /// locations and plaintext ones [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
-    pub async fn rotate_key(&self, new_key: crate::crypto::DataKey) -> Result<usize> {
+    pub async fn rotate_key(
+        &self,
+        new_key: crate::crypto::DataKey,
+    ) -> Result<crate::sqlite::Rotation> {
         let unsupported =
             || Error::unsupported("only an encrypted sqlite cache has a key to rotate");
         let CacheLocation::Sqlite {

@@ -218,3 +218,46 @@ mod tests {
         assert_eq!(clear_selection(&all, "@@auth0spajs@@", None), all[..3]);
     }
 }
+
+/// What `verify` found.
+#[derive(Debug, Default)]
+pub struct Verified {
+    /// Values that read, decrypt and authenticate.
+    pub readable: usize,
+    /// Keys listed, then gone before they were read (expired or removed meanwhile).
+    pub gone: usize,
+    /// Keys whose value does not decode or authenticate, with the reason's kind.
+    pub bad: Vec<(String, &'static str)>,
+}
+
+/// Reads every listed value of `cache`, going on past values that fail. A listed key
+/// whose read is a miss but which is still listed holds a value that does not decode
+/// (backends read such a value as a miss, as auth0-spa-js does); other errors (the store
+/// is unavailable) end the run.
+pub async fn verify(cache: &dyn Cache) -> Result<Verified> {
+    let mut found = Verified::default();
+    for key in keys(cache).await? {
+        match cache.get(&key).await {
+            Ok(Some(_)) => found.readable += 1,
+            Ok(None) => {
+                let still_listed = cache
+                    .keys_with_prefix(&key)
+                    .await?
+                    .is_some_and(|keys| keys.contains(&key));
+                if still_listed {
+                    found.bad.push((key, "does not decode"));
+                } else {
+                    found.gone += 1;
+                }
+            }
+            Err(e) if e.kind() == tokencache::ErrorKind::Integrity => {
+                found.bad.push((key, "does not authenticate"))
+            }
+            Err(e) if e.kind() == tokencache::ErrorKind::Serialization => {
+                found.bad.push((key, "does not decode"))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
+}

@@ -111,8 +111,8 @@ enum Command {
         #[arg(long, value_name = "VAR", default_value = "TOKENCACHE_NEW_KEY")]
         new_key_env: String,
     },
-    /// Read, decrypt and authenticate every value: exit 5 at the first that fails (a
-    /// wrong key, a tampered value).
+    /// Read, decrypt and authenticate every value and list those that fail (a wrong key,
+    /// a tampered value, one that does not decode): exit 0 only when none does, else 5.
     Verify {
         #[command(flatten)]
         cache: CacheArgs,
@@ -290,34 +290,47 @@ async fn run(command: Command) -> CliResult {
                     )));
                 }
             }
-            let n = location.rotate_key(new_key).await?;
+            let done = location.rotate_key(new_key).await?;
             say(format!(
-                "re-encrypted {n} values under key id {new_id}; from now on set {}=<the new key> and {}={new_id}",
+                "re-encrypted {} values under key id {new_id}; from now on set {}=<the new key> and {}={new_id}",
+                done.rewritten,
                 tokencache::KEY_ENV,
                 tokencache::KEY_ID_ENV
+            ))?;
+            if done.unreadable.is_empty() {
+                return Ok(());
+            }
+            for key in &done.unreadable {
+                eprintln!("unreadable (left as it was): {key}");
+            }
+            Err(Error::integrity(format!(
+                "{} values do not decode or authenticate with the old key; they were left as they were",
+                done.unreadable.len()
             ))
+            .into())
         }
         Command::Verify { cache } => {
             let location = cache.location()?;
             let cache = target::open_existing(&location).await?;
-            let now_s = SystemClock.now_ms().div_euclid(1000);
-            let bar = migrate::progress(false, 0);
-            let (values, outcome) = migrate::collect(&*cache, &bar, now_s).await?;
-            bar.finish_and_clear();
+            let found = inspect::verify(&*cache).await?;
+            for (key, why) in &found.bad {
+                say(format!("{why}: {key}"))?;
+            }
             say(format!(
-                "verified {} values; {} expired without a refresh token, {} gone while reading",
-                values.len(),
-                outcome
-                    .skipped
-                    .iter()
-                    .filter(|(_, r)| *r == migrate::SkipReason::Expired)
-                    .count(),
-                outcome
-                    .skipped
-                    .iter()
-                    .filter(|(_, r)| *r == migrate::SkipReason::Gone)
-                    .count(),
-            ))
+                "verified {} values; {} do not decode or authenticate, {} gone while reading",
+                found.readable + found.bad.len(),
+                found.bad.len(),
+                found.gone,
+            ))?;
+            if found.bad.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::integrity(format!(
+                    "{} values do not decode or authenticate",
+                    found.bad.len()
+                ))
+                .into())
+            }
         }
         Command::Import { at } => {
             let (location, file) = at.resolve()?;

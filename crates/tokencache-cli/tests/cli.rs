@@ -352,6 +352,76 @@ mod sqlite {
         stdout(&out).lines().map(str::to_owned).collect()
     }
 
+    /// `verify` goes on past a value it cannot read, lists every one, and exits 5; the
+    /// rotation reports them too and leaves them as they were.
+    #[test]
+    fn verify_and_rotate_key_list_every_unreadable_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        write_file(&path);
+        let spec = spec(&path);
+        let env = [("TOKENCACHE_KEY", KEY)];
+        let out = tokencache_env(&["verify", &spec], &env);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(
+            stdout(&out).starts_with("verified 4 values; 0 do not"),
+            "{}",
+            stdout(&out)
+        );
+
+        // Two values written under a key this ring does not hold (id 9).
+        let stranger = [
+            "@@auth0spajs@@::app::https://three.test::openid",
+            "@@auth0spajs@@::zed::https://api.test::openid",
+        ];
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let ring = KeyRing::new(DataKey::parse(9, NEW_KEY).unwrap());
+            let codec = Arc::new(EncryptedCodec::new(ring, "tokencache"));
+            let cache = SqliteCache::open(&path, codec).await.unwrap();
+            let m = CacheManager::new(Arc::new(cache)).unwrap();
+            for key in stranger {
+                let k = tokencache::CacheKey::from_key(key).unwrap();
+                m.set(CacheEntry::new(
+                    k.client_id(),
+                    k.audience().unwrap(),
+                    k.scope().unwrap(),
+                    "at-SECRET-9",
+                    3600.0,
+                ))
+                .await
+                .unwrap();
+            }
+        });
+        let out = tokencache_env(&["verify", &spec], &env);
+        assert_eq!(code(&out), 5, "{}", stderr(&out));
+        let text = stdout(&out);
+        for key in stranger {
+            assert!(
+                text.contains(&format!("does not authenticate: {key}\n")),
+                "{text}"
+            );
+        }
+        assert!(
+            text.contains("verified 6 values; 2 do not decode or authenticate"),
+            "{text}"
+        );
+        assert!(!text.contains("SECRET") && !stderr(&out).contains("SECRET"));
+
+        let out = tokencache_env(
+            &["rotate-key", &spec],
+            &[("TOKENCACHE_KEY", KEY), ("TOKENCACHE_NEW_KEY", NEW_KEY)],
+        );
+        assert_eq!(code(&out), 5, "{}", stderr(&out));
+        assert!(
+            stdout(&out).starts_with("re-encrypted 4 values"),
+            "{}",
+            stdout(&out)
+        );
+        for key in stranger {
+            assert!(stderr(&out).contains(key), "{}", stderr(&out));
+        }
+    }
+
     #[test]
     fn keys_show_remove_clear() {
         let dir = tempfile::tempdir().unwrap();

@@ -2,13 +2,14 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_lock::{Mutex, MutexGuard};
 
 use crate::cache::{Cache, Update, Updated};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::key::{check_parts, join_parts, CacheKey, DEFAULT_PREFIX, SEPARATOR};
 use crate::stored::{
     CacheEntry, Cacheable, DecodedToken, EntryBody, IdTokenEntry, KeyManifestEntry,
@@ -118,6 +119,8 @@ pub struct CacheManager {
     write_lock: Mutex<()>,
     /// `false` only through [`CacheManagerBuilder::unserialized_writes_for_tests`].
     serialize_writes: bool,
+    /// Values that listing operations skipped because they did not decode or authenticate.
+    skipped: AtomicU64,
 }
 
 impl fmt::Debug for CacheManager {
@@ -192,6 +195,7 @@ impl CacheManagerBuilder {
             manifest_key,
             write_lock: Mutex::new(()),
             serialize_writes: self.serialize_writes,
+            skipped: AtomicU64::new(0),
         })
     }
 }
@@ -241,6 +245,56 @@ impl CacheManager {
     /// The key of the manifest, when this manager keeps one.
     pub fn manifest_key(&self) -> Option<&str> {
         self.manifest_key.as_deref()
+    }
+
+    /// How many stored values the listing operations of this manager (scope lookup, the
+    /// MRRT fallback, [`CacheManager::strip_refresh_token`],
+    /// [`CacheManager::update_entry`], [`CacheManager::refresh_tokens_by_audience`],
+    /// [`CacheManager::clear`]) skipped so far because they did not decode or failed
+    /// authentication. One bad value never takes its neighbours down: a direct `get` of
+    /// its key returns the typed error, a listing operation logs a warning (naming the
+    /// client id only), counts it here and goes on.
+    pub fn skipped_values(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// `Ok(None)` for an error of a stored value that a listing operation skips (an
+    /// integrity or serialization failure: logged, counted); any other error is returned.
+    fn skip_bad_value<T>(&self, key: &str, op: &'static str, e: Error) -> Result<Option<T>> {
+        if !matches!(e.kind(), ErrorKind::Integrity | ErrorKind::Serialization) {
+            return Err(e);
+        }
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+        let client = CacheKey::from_key(key).map(|k| k.client_id).ok();
+        tracing::warn!(
+            op,
+            client = client.as_deref().unwrap_or("<unparsable key>"),
+            kind = e.kind().as_str(),
+            "a stored value does not decode or authenticate; skipped"
+        );
+        Ok(None)
+    }
+
+    /// `get_entry` for a listing operation: a bad value is skipped (see
+    /// [`CacheManager::skipped_values`]).
+    async fn listed_entry(&self, key: &str, op: &'static str) -> Result<Option<WrappedCacheEntry>> {
+        match self.get_entry(key).await {
+            Ok(e) => Ok(e),
+            Err(e) => self.skip_bad_value(key, op, e),
+        }
+    }
+
+    /// `Cache::update` for a listing operation: a bad value is skipped, nothing written.
+    async fn listed_update(
+        &self,
+        key: &str,
+        op: &'static str,
+        f: crate::cache::UpdateFn,
+    ) -> Result<Option<Updated>> {
+        match self.cache.update(key, None, f).await {
+            Ok(u) => Ok(Some(u)),
+            Err(e) => self.skip_bad_value(key, op, e),
+        }
     }
 
     /// Holds every write of this manager (unless built with
@@ -298,7 +352,11 @@ impl CacheManager {
         let Some(mk) = &self.manifest_key else {
             return Ok(KeyManifestEntry::default());
         };
-        Ok(match self.cache.get(mk).await? {
+        let stored = match self.cache.get(mk).await {
+            Ok(v) => v,
+            Err(e) => self.skip_bad_value(mk, "manifest", e)?,
+        };
+        Ok(match stored {
             Some(Cacheable::Manifest(m)) => m,
             Some(_) => {
                 tracing::warn!(key = %mk, "the manifest key holds another kind of value; ignored");
@@ -471,7 +529,7 @@ impl CacheManager {
             if !wanted.iter().all(|s| have.contains(s)) {
                 continue;
             }
-            let Some(entry) = self.get_entry(&stored).await? else {
+            let Some(entry) = self.listed_entry(&stored, "scope lookup").await? else {
                 continue;
             };
             let class = match (expired(&entry), entry.body.refresh_token().is_some()) {
@@ -515,7 +573,7 @@ impl CacheManager {
             if k.prefix != self.prefix || k.client_id != key.client_id || k.is_id_token() {
                 continue;
             }
-            let Some(entry) = self.get_entry(&stored).await? else {
+            let Some(entry) = self.listed_entry(&stored, "refresh token lookup").await? else {
                 continue;
             };
             if entry.body.refresh_token().is_none() {
@@ -626,8 +684,10 @@ impl CacheManager {
         let key = self.key_string(&entry.client_id, Some(&entry.audience), Some(&entry.scope))?;
         let value = Cacheable::Entry(WrappedCacheEntry::from_entry(entry, self.now_s())?);
         let _guard = self.write_guard().await;
-        self.cache.set(&key, value).await?;
-        self.manifest_add(&key).await
+        // The manifest line first: a failed manifest write then leaves no entry that
+        // `clear` cannot find (a line without its entry is harmless).
+        self.manifest_add(&key).await?;
+        self.cache.set(&key, value).await
     }
 
     /// Stores the ID token of `client_id` at `prefix::client_id::@@user@@`.
@@ -645,8 +705,10 @@ impl CacheManager {
             decoded_token: decoded,
         });
         let _guard = self.write_guard().await;
-        self.cache.set(&key, value).await?;
-        self.manifest_add(&key).await
+        // The manifest line first: a failed manifest write then leaves no entry that
+        // `clear` cannot find (a line without its entry is harmless).
+        self.manifest_add(&key).await?;
+        self.cache.set(&key, value).await
     }
 
     /// The ID token of `key.client_id`; failing that, when `key` has a scope and an
@@ -722,7 +784,15 @@ impl CacheManager {
         // Exactly the lines of the removed keys: a line another manager added meanwhile
         // (for a key it wrote after the listing) stays.
         let removed: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.manifest_remove(&removed).await
+        match (self.manifest_remove(&removed).await, &self.manifest_key) {
+            // A manifest that does not decode or authenticate lists nothing: clearing
+            // every client removes it too.
+            (Err(e), Some(mk)) if client_id.is_none() => {
+                self.skip_bad_value::<()>(mk, "clear", e)?;
+                self.cache.remove(mk).await
+            }
+            (outcome, _) => outcome,
+        }
     }
 
     /// Every listed entry (any client) whose refresh token is `refresh_token` loses it;
@@ -734,25 +804,21 @@ impl CacheManager {
         let _guard = self.write_guard().await;
         for key in self.list(&listing_prefix).await? {
             let rt = refresh_token.to_owned();
-            self.cache
-                .update(
-                    &key,
-                    None,
-                    Box::new(move |current| match current {
-                        Some(Cacheable::Entry(e))
-                            if e.body.refresh_token.as_deref() == Some(rt.as_str()) =>
-                        {
-                            let mut body = (*e.body).clone();
-                            body.refresh_token = None;
-                            Update::Put(Cacheable::Entry(WrappedCacheEntry::new(
-                                body,
-                                e.expires_at,
-                            )))
-                        }
-                        _ => Update::Keep,
-                    }),
-                )
-                .await?;
+            self.listed_update(
+                &key,
+                "strip refresh token",
+                Box::new(move |current| match current {
+                    Some(Cacheable::Entry(e))
+                        if e.body.refresh_token.as_deref() == Some(rt.as_str()) =>
+                    {
+                        let mut body = (*e.body).clone();
+                        body.refresh_token = None;
+                        Update::Put(Cacheable::Entry(WrappedCacheEntry::new(body, e.expires_at)))
+                    }
+                    _ => Update::Keep,
+                }),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -775,26 +841,25 @@ impl CacheManager {
                 continue;
             }
             let (old_rt, new_rt) = (old_rt.to_owned(), new_rt.to_owned());
-            self.cache
-                .update(
-                    &key,
-                    None,
-                    Box::new(move |current| match current {
-                        Some(Cacheable::Entry(e)) => match e.body.refresh_token() {
-                            Some(rt) if use_mrrt || rt == old_rt => {
-                                let mut body = (*e.body).clone();
-                                body.refresh_token = Some(new_rt.clone());
-                                Update::Put(Cacheable::Entry(WrappedCacheEntry::new(
-                                    body,
-                                    e.expires_at,
-                                )))
-                            }
-                            _ => Update::Keep,
-                        },
+            self.listed_update(
+                &key,
+                "update entry",
+                Box::new(move |current| match current {
+                    Some(Cacheable::Entry(e)) => match e.body.refresh_token() {
+                        Some(rt) if use_mrrt || rt == old_rt => {
+                            let mut body = (*e.body).clone();
+                            body.refresh_token = Some(new_rt.clone());
+                            Update::Put(Cacheable::Entry(WrappedCacheEntry::new(
+                                body,
+                                e.expires_at,
+                            )))
+                        }
                         _ => Update::Keep,
-                    }),
-                )
-                .await?;
+                    },
+                    _ => Update::Keep,
+                }),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -821,7 +886,10 @@ impl CacheManager {
         keys.sort_unstable();
         let mut tokens: Vec<String> = Vec::new();
         for key in keys {
-            if let Some(entry) = self.get_entry(&key).await? {
+            if let Some(entry) = self
+                .listed_entry(&key, "refresh tokens by audience")
+                .await?
+            {
                 if let Some(rt) = entry.body.refresh_token() {
                     if !tokens.iter().any(|t| t == rt) {
                         tokens.push(rt.to_owned());

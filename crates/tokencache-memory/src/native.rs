@@ -404,9 +404,10 @@ mod tests {
     #[tokio::test]
     async fn sweeps_keep_dead_keys_from_piling_up_without_any_listing() {
         // The entries expire for the manager from (expires_at + 1) s; the clock stands
-        // 30 ms before that, so moka drops them 30 ms after they are written.
+        // 1.5 s before that, so moka drops them 1.5 s after they are written (room for a
+        // loaded machine to write all of them first).
         let expires_at = NOW_MS / 1000 + 10;
-        let clock = Arc::new(ManualClock::new((expires_at + 1) * 1000 - 30));
+        let clock = Arc::new(ManualClock::new((expires_at + 1) * 1000 - 1_500));
         let cache = MemoryCache::builder().clock(clock).build();
         for i in 0..1_000 {
             cache
@@ -415,7 +416,7 @@ mod tests {
                 .unwrap();
         }
         assert!(index_len(&cache) >= 900, "written keys are indexed");
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
         // More writes (already expired: never indexed), and nothing lists the keys: the
         // sweeps alone take the dead keys out.
         for i in 0..1_000 {

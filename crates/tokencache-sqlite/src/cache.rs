@@ -63,7 +63,7 @@ use crate::workers::Workers;
 ///
 /// // Housekeeping, e.g. from a CLI or a timer:
 /// let removed = cache.purge().await?;     // expired entries without a refresh token
-/// let rekeyed = cache.rotate().await?;    // values under old keys -> the active key
+/// let rekeyed = cache.rotate().await?.rewritten; // values under old keys -> the active key
 /// assert_eq!((removed, rekeyed), (0, 0));
 /// # Ok(())
 /// # }

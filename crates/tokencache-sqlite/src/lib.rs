@@ -61,6 +61,7 @@ mod workers;
 
 pub use builder::{SqliteCacheBuilder, Synchronous, MAX_BUSY_TIMEOUT};
 pub use cache::SqliteCache;
+pub use maintenance::Rotation;
 pub use schema::SCHEMA_VERSION;
 
 /// The examples of this crate's README.md, compiled and run as doctests.

@@ -6,6 +6,17 @@ use tokencache_core::{ErrorKind, Result};
 use crate::cache::SqliteCache;
 use crate::error::map_err;
 
+/// What [`SqliteCache::rotate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rotation {
+    /// How many values it re-encoded under the active key.
+    pub rewritten: usize,
+    /// The storage keys of the values that did not decode or authenticate, left as they
+    /// were (storage keys are not secret: see the crate's security notes).
+    pub unreadable: Vec<String>,
+}
+
 impl SqliteCache {
     /// Deletes the entries the core's policy ([`Retention`](tokencache_core::Retention),
     /// by the cache's clock) says may go: token entries whose access token expired and
@@ -34,14 +45,15 @@ impl SqliteCache {
 
     /// Re-encodes, in one transaction, every value for which the codec's
     /// [`ValueCodec::recode`](tokencache_core::ValueCodec::recode) returns new bytes: after
-    /// a key rotation (`KeyRing::rotate`), moves every value to the active key. Returns how
-    /// many values it rewrote. A value that fails authentication aborts the whole rotation
-    /// with an [`ErrorKind::Integrity`] error (nothing is changed); a value that does not
-    /// decode is skipped and logged.
+    /// a key rotation (`KeyRing::rotate`), moves every value to the active key.
+    ///
+    /// One bad value does not stop the others: a value that fails authentication (a
+    /// tampered row, a key the ring does not hold) or does not decode is left exactly as
+    /// it is, logged (without its content) and reported in [`Rotation::unreadable`].
     ///
     /// The same transaction records the active key's check, if its id is new (and
     /// refuses to go on if the id is known with other key material).
-    pub async fn rotate(&self) -> Result<usize> {
+    pub async fn rotate(&self) -> Result<Rotation> {
         self.with_inner(|inner| {
             let n = inner.conns.write(|tx| {
                 inner.record_key_check(tx)?;
@@ -57,21 +69,30 @@ impl SqliteCache {
                 let mut update = tx
                     .prepare_cached("UPDATE tokencache_entries SET value = ?2 WHERE key = ?1")
                     .map_err(map_err)?;
-                let mut n = 0;
+                let mut done = Rotation::default();
                 for (key, value) in rows {
                     match inner.codec.recode(&key, &value) {
                         Ok(Some(new)) => {
                             update.execute(params![key, new]).map_err(map_err)?;
-                            n += 1;
+                            done.rewritten += 1;
                         }
                         Ok(None) => {}
-                        Err(e) if e.kind() == ErrorKind::Serialization => {
-                            tracing::warn!(key, error = %e, "stored value does not decode; not re-encoded");
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                ErrorKind::Serialization | ErrorKind::Integrity
+                            ) =>
+                        {
+                            tracing::warn!(
+                                kind = e.kind().as_str(),
+                                "a stored value does not decode or authenticate; left as it is"
+                            );
+                            done.unreadable.push(key);
                         }
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(n)
+                Ok(done)
             })?;
             inner.key_check_recorded();
             Ok(n)

@@ -87,7 +87,7 @@ async fn rotate_records_the_new_key_id() {
     let mut ring = key(1, 1);
     ring.rotate(DataKey::new(2, [2; 32])).unwrap();
     let cache = SqliteCache::open(&path, codec(ring)).await.unwrap();
-    assert_eq!(cache.rotate().await.unwrap(), 1);
+    assert_eq!(cache.rotate().await.unwrap().rewritten, 1);
     assert_eq!(checked_ids(&path), [1, 2]);
     drop(cache);
 

@@ -358,7 +358,11 @@ async fn rotate_moves_every_row_to_the_active_key() {
             .await
             .unwrap();
     }
-    assert_eq!(old.rotate().await.unwrap(), 0, "nothing under an old key");
+    assert_eq!(
+        old.rotate().await.unwrap().rewritten,
+        0,
+        "nothing under an old key"
+    );
 
     let mut keys = ring(1, 1);
     keys.rotate(DataKey::new(2, [2; 32])).unwrap();
@@ -368,8 +372,8 @@ async fn rotate_moves_every_row_to_the_active_key() {
         new.get("k10").await.unwrap(),
         Some(entry("at10", None, NOW_S))
     );
-    assert_eq!(new.rotate().await.unwrap(), 49);
-    assert_eq!(new.rotate().await.unwrap(), 0);
+    assert_eq!(new.rotate().await.unwrap().rewritten, 49);
+    assert_eq!(new.rotate().await.unwrap().rewritten, 0);
 
     let c = Connection::open(&path).unwrap();
     let ids: Vec<Option<u32>> = c
@@ -400,9 +404,9 @@ async fn rotate_moves_every_row_to_the_active_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_rotation_changes_nothing() {
+async fn a_rotation_reports_values_it_cannot_read_and_rewrites_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rotate-fail.db");
+    let path = dir.path().join("rotate-bad.db");
     let old = SqliteCache::open(&path, encrypted(ring(1, 1)))
         .await
         .unwrap();
@@ -413,13 +417,26 @@ async fn a_failed_rotation_changes_nothing() {
         .await
         .unwrap();
     stranger.set("z", entry("z", None, NOW_S)).await.unwrap();
+    let z_before = raw_values(&path)
+        .into_iter()
+        .find(|(k, _)| k == "z")
+        .unwrap();
 
     let mut keys = ring(1, 1);
     keys.rotate(DataKey::new(2, [2; 32])).unwrap();
     let new = SqliteCache::open(&path, encrypted(keys)).await.unwrap();
-    let before = raw_values(&path);
-    assert_eq!(new.rotate().await.unwrap_err().kind(), ErrorKind::Integrity);
-    assert_eq!(raw_values(&path), before);
+    let done = new.rotate().await.unwrap();
+    assert_eq!(done.rewritten, 2);
+    assert_eq!(done.unreadable, vec!["z".to_owned()]);
+    // The unreadable value is left byte for byte; the others moved to the new key.
+    let after = raw_values(&path);
+    assert!(after.contains(&z_before));
+    let only_new = SqliteCache::open(&path, encrypted(ring(2, 2)))
+        .await
+        .unwrap();
+    assert!(only_new.get("a").await.unwrap().is_some());
+    assert!(only_new.get("b").await.unwrap().is_some());
+    assert_eq!(new.rotate().await.unwrap().rewritten, 0);
 }
 
 fn raw_values(path: &Path) -> Vec<(String, Vec<u8>)> {
