@@ -139,7 +139,14 @@ async fn a_parsed_sqlite_location_opens_with_its_key_source() {
     assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
     // Re-keying: afterwards only the new key reads.
     let new_key = DataKey::generate(2).unwrap();
-    assert_eq!(location.rotate_key(new_key.clone()).await.unwrap().rewritten, 1);
+    assert_eq!(
+        location
+            .rotate_key(new_key.clone())
+            .await
+            .unwrap()
+            .rewritten,
+        1
+    );
     let rotated = location
         .clone()
         .with_keys(KeySource::keys(KeyRing::new(new_key)));

@@ -47,7 +47,10 @@ async fn a_tampered_row_is_skipped_by_lookups_and_removed_by_clear() {
     m.set(entry("openid", "at-other")).await.unwrap();
     // Another writer, under a key id this ring does not hold, stores the best candidate.
     let stranger = manager(&path, codec(9, 9)).await;
-    stranger.set(entry("openid profile", "at-stranger")).await.unwrap();
+    stranger
+        .set(entry("openid profile", "at-stranger"))
+        .await
+        .unwrap();
     // And one row's ciphertext is damaged on disk.
     let bad_key = CacheKey::new("app", Some("https://api"), Some("openid")).to_key();
     let db = Connection::open(&path).unwrap();
