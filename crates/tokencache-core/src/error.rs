@@ -34,6 +34,16 @@ pub enum ErrorKind {
     Config,
     /// Anything else; a bug or an unexpected answer from the store.
     Unexpected,
+    /// A refresh through [`CacheManager::get_or_refresh`](crate::CacheManager::get_or_refresh)
+    /// failed: the identity provider refused the refresh token (it was then removed from
+    /// the cache), or the call failed or timed out (nothing was written).
+    RefreshFailed,
+    /// [`CacheManager::get_or_refresh`](crate::CacheManager::get_or_refresh) waited its
+    /// whole `wait` for another holder's refresh lock: no refresh was made without it.
+    LockTimeout,
+    /// [`CacheManager::get_or_refresh`](crate::CacheManager::get_or_refresh) found neither a
+    /// valid access token nor a refresh token: the user must log in again.
+    MissingRefreshToken,
 }
 
 impl ErrorKind {
@@ -49,6 +59,9 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Config => "configuration",
             ErrorKind::Unexpected => "unexpected",
+            ErrorKind::RefreshFailed => "refresh failed",
+            ErrorKind::LockTimeout => "lock timeout",
+            ErrorKind::MissingRefreshToken => "missing refresh token",
         }
     }
 }
@@ -150,6 +163,32 @@ impl Error {
     /// An [`ErrorKind::Unexpected`] error.
     pub fn unexpected(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Unexpected, message)
+    }
+
+    /// An [`ErrorKind::RefreshFailed`] error.
+    pub fn refresh_failed(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::RefreshFailed, message)
+    }
+
+    /// An [`ErrorKind::LockTimeout`] error (temporary).
+    pub fn lock_timeout(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::LockTimeout, message).temporary()
+    }
+
+    /// An [`ErrorKind::MissingRefreshToken`] error.
+    pub fn missing_refresh_token(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::MissingRefreshToken, message)
+    }
+
+    /// A copy of the kind, message and temporariness (not the source): what the tasks
+    /// that waited on one shared outcome each get.
+    pub(crate) fn copy_for_waiter(&self) -> Self {
+        Error {
+            kind: self.kind,
+            message: self.message.clone(),
+            temporary: self.temporary,
+            source: None,
+        }
     }
 
     /// Marks the error as temporary: the same call may succeed later.

@@ -18,6 +18,7 @@ mod key;
 mod lock;
 mod manager;
 mod redact;
+pub mod refresh;
 mod retention;
 mod stored;
 
@@ -29,6 +30,7 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use key::{CacheKey, DEFAULT_PREFIX, ID_TOKEN_SUFFIX, SEPARATOR};
 pub use lock::{InProcessLock, Lease, RefreshLock, TryAcquire};
 pub use manager::{CacheManager, CacheManagerBuilder, GetOptions};
+pub use refresh::{RefreshError, RefreshOptions, RefreshPolicy, RefreshRequest};
 pub use retention::Retention;
 pub use stored::{
     CacheEntry, Cacheable, DecodedToken, EntryBody, IdTokenEntry, KeyManifestEntry,

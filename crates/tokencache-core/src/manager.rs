@@ -11,6 +11,8 @@ use crate::cache::{Cache, Update, Updated};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{check_parts, join_parts, CacheKey, DEFAULT_PREFIX, SEPARATOR};
+use crate::lock::{InProcessLock, RefreshLock};
+use crate::refresh::{Flights, RefreshPolicy};
 use crate::stored::{
     CacheEntry, Cacheable, DecodedToken, EntryBody, IdTokenEntry, KeyManifestEntry,
     WrappedCacheEntry,
@@ -110,7 +112,7 @@ impl GetOptions {
 /// # }).unwrap();
 /// ```
 pub struct CacheManager {
-    cache: Arc<dyn Cache>,
+    pub(crate) cache: Arc<dyn Cache>,
     clock: Arc<dyn Clock>,
     prefix: String,
     /// `Some` exactly when the cache cannot list its keys.
@@ -121,6 +123,12 @@ pub struct CacheManager {
     serialize_writes: bool,
     /// Values that listing operations skipped because they did not decode or authenticate.
     skipped: AtomicU64,
+    /// The lock refreshes run under.
+    pub(crate) lock: Arc<dyn RefreshLock>,
+    /// The timing of refreshes.
+    pub(crate) refresh_policy: RefreshPolicy,
+    /// The in-process refresh flights.
+    pub(crate) flights: Flights,
 }
 
 impl fmt::Debug for CacheManager {
@@ -140,9 +148,25 @@ pub struct CacheManagerBuilder {
     prefix: String,
     client_id: Option<String>,
     serialize_writes: bool,
+    lock: Option<Arc<dyn RefreshLock>>,
+    refresh_policy: RefreshPolicy,
 }
 
 impl CacheManagerBuilder {
+    /// The lock [`CacheManager::get_or_refresh`] runs refreshes under. Default: the
+    /// cache's own ([`Cache::refresh_lock`]: shared by every process, server or tab on
+    /// the store), else an [`InProcessLock`] by the manager's clock.
+    pub fn refresh_lock(mut self, lock: Arc<dyn RefreshLock>) -> Self {
+        self.lock = Some(lock);
+        self
+    }
+
+    /// The timing of refreshes (default: [`RefreshPolicy::default`]); `build` checks it.
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.refresh_policy = policy;
+        self
+    }
+
     /// The clock that decides expiry (default: [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -188,7 +212,18 @@ impl CacheManagerBuilder {
         };
         check_parts(&self.prefix, "c", None, None, None)
             .map_err(|_| Error::config("the key prefix cannot be part of a key"))?;
+        self.refresh_policy.check()?;
+        let lock = match self.lock {
+            Some(lock) => lock,
+            None => self
+                .cache
+                .refresh_lock()
+                .unwrap_or_else(|| Arc::new(InProcessLock::with_clock(self.clock.clone()))),
+        };
         Ok(CacheManager {
+            lock,
+            refresh_policy: self.refresh_policy,
+            flights: Flights::default(),
             cache: self.cache,
             clock: self.clock,
             prefix: self.prefix,
@@ -229,6 +264,8 @@ impl CacheManager {
             prefix: DEFAULT_PREFIX.to_owned(),
             client_id: None,
             serialize_writes: true,
+            lock: None,
+            refresh_policy: RefreshPolicy::default(),
         }
     }
 
@@ -260,7 +297,12 @@ impl CacheManager {
 
     /// `Ok(None)` for an error of a stored value that a listing operation skips (an
     /// integrity or serialization failure: logged, counted); any other error is returned.
-    fn skip_bad_value<T>(&self, key: &str, op: &'static str, e: Error) -> Result<Option<T>> {
+    pub(crate) fn skip_bad_value<T>(
+        &self,
+        key: &str,
+        op: &'static str,
+        e: Error,
+    ) -> Result<Option<T>> {
         if !matches!(e.kind(), ErrorKind::Integrity | ErrorKind::Serialization) {
             return Err(e);
         }
@@ -299,7 +341,7 @@ impl CacheManager {
 
     /// Holds every write of this manager (unless built with
     /// [`CacheManagerBuilder::unserialized_writes_for_tests`]).
-    async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
+    pub(crate) async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
         if self.serialize_writes {
             Some(self.write_lock.lock().await)
         } else {
@@ -307,13 +349,13 @@ impl CacheManager {
         }
     }
 
-    fn now_s(&self) -> i64 {
+    pub(crate) fn now_s(&self) -> i64 {
         self.clock.now_s()
     }
 
     /// The key string of `client_id`, `audience` and `scope` under this manager's
     /// prefix, checked to parse back to the same parts.
-    fn key_string(
+    pub(crate) fn key_string(
         &self,
         client_id: &str,
         audience: Option<&str>,
@@ -333,7 +375,7 @@ impl CacheManager {
     // ---- listing and the manifest -------------------------------------------------
 
     /// The listed keys that start with `prefix` (which starts with this manager's prefix).
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         match &self.manifest_key {
             Some(_) => Ok(self
                 .manifest()
@@ -368,7 +410,7 @@ impl CacheManager {
 
     /// Adds `key` to the manifest (one atomic update of the manifest). Call with the write
     /// lock held.
-    async fn manifest_add(&self, key: &str) -> Result<()> {
+    pub(crate) async fn manifest_add(&self, key: &str) -> Result<()> {
         let Some(mk) = &self.manifest_key else {
             return Ok(());
         };
@@ -834,33 +876,16 @@ impl CacheManager {
         client_id: &str,
         use_mrrt: bool,
     ) -> Result<()> {
-        let listing_prefix = format!("{}{SEPARATOR}{client_id}", self.prefix);
         let _guard = self.write_guard().await;
-        for key in self.list(&listing_prefix).await? {
-            if !CacheKey::from_key(&key).is_ok_and(|k| k.client_id == client_id) {
-                continue;
-            }
-            let (old_rt, new_rt) = (old_rt.to_owned(), new_rt.to_owned());
-            self.listed_update(
-                &key,
-                "update entry",
-                Box::new(move |current| match current {
-                    Some(Cacheable::Entry(e)) => match e.body.refresh_token() {
-                        Some(rt) if use_mrrt || rt == old_rt => {
-                            let mut body = (*e.body).clone();
-                            body.refresh_token = Some(new_rt.clone());
-                            Update::Put(Cacheable::Entry(WrappedCacheEntry::new(
-                                body,
-                                e.expires_at,
-                            )))
-                        }
-                        _ => Update::Keep,
-                    },
-                    _ => Update::Keep,
-                }),
-            )
-            .await?;
-        }
+        let old = (!use_mrrt).then(|| old_rt.to_owned());
+        self.replace_refresh_token(
+            client_id,
+            old,
+            Some(new_rt.to_owned()),
+            None,
+            "update entry",
+        )
+        .await?;
         Ok(())
     }
 
