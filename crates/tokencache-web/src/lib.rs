@@ -60,10 +60,16 @@
 #[cfg(target_arch = "wasm32")]
 mod js_export;
 #[cfg(target_arch = "wasm32")]
+mod lease;
+#[cfg(target_arch = "wasm32")]
+mod locks;
+#[cfg(target_arch = "wasm32")]
 mod storage;
 
 #[cfg(target_arch = "wasm32")]
 pub use js_export::JsTokenCache;
+#[cfg(target_arch = "wasm32")]
+pub use lease::{WebLock, LEASE_KEY_PREFIX};
 #[cfg(target_arch = "wasm32")]
 pub use storage::{
     Local, LocalStorageCache, Session, SessionStorageCache, StorageCache, StorageKind,
