@@ -106,12 +106,14 @@ fn hex(bytes: &[u8; 16]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A lease's Web Lock as this tab holds it: resolving `release` lets the lock go.
+/// A lease's Web Lock as this tab holds it: resolving `release` lets the lock go, after
+/// which `request` (the promise of the lock request) settles.
 struct Hold {
     holder: [u8; 16],
     epoch: u64,
     release: Function,
     timer: JsValue,
+    request: Option<Promise>,
 }
 
 impl Hold {
@@ -119,10 +121,12 @@ impl Hold {
         self.holder == fence.holder && self.epoch == fence.epoch
     }
 
-    /// Lets the Web Lock go (a second call does nothing).
-    fn end(self) {
+    /// Lets the Web Lock go (a second call does nothing); returns the promise that settles
+    /// once it is gone.
+    fn end(self) -> Option<Promise> {
         clear_timeout(&self.timer);
         let _ = self.release.call0(&JsValue::UNDEFINED);
+        self.request
     }
 }
 
@@ -134,8 +138,9 @@ thread_local! {
     static EPOCHS: RefCell<HashMap<(&'static str, String), u64>> = RefCell::default();
 }
 
-/// Ends and forgets this tab's hold of `key` if it is the one of `fence`.
-fn end_hold_of(key: &str, fence: &Fence) {
+/// Ends and forgets this tab's hold of `key` if it is the one of `fence`; returns the
+/// promise that settles once the Web Lock is gone.
+fn end_hold_of(key: &str, fence: &Fence) -> Option<Promise> {
     let hold = HOLDS.with(|holds| {
         let mut holds = holds.borrow_mut();
         match holds.get(key) {
@@ -143,9 +148,7 @@ fn end_hold_of(key: &str, fence: &Fence) {
             _ => None,
         }
     });
-    if let Some(hold) = hold {
-        hold.end();
-    }
+    hold.and_then(Hold::end)
 }
 
 fn now_ms() -> i64 {
@@ -359,13 +362,14 @@ impl WebLock {
                     epoch: lease.fence.epoch,
                     release,
                     timer,
+                    request: None,
                 },
             )
         });
         // A hold this tab still kept for the key has lost its lock already (we were just
         // granted it): end its timer.
         if let Some(old) = replaced {
-            old.end();
+            let _ = old.end();
         }
         Ok((lease, hold))
     }
@@ -406,12 +410,22 @@ impl WebLock {
         let this = self.clone();
         let abandon = move |outcome: Result<TryAcquire>| {
             if let Ok(TryAcquire::Held(lease)) = outcome {
-                if let Err(e) = this.release_now(&lease) {
+                if let (Err(e), _) = this.release_now(&lease) {
                     tracing::warn!(storage = this.area, error = %e, "cannot release an abandoned lease");
                 }
             }
         };
-        locks.try_exclusive(&key, on_grant, abandon).await?
+        let (outcome, request) = locks.try_exclusive(&key, on_grant, abandon).await?;
+        if let Ok(TryAcquire::Held(lease)) = &outcome {
+            HOLDS.with(|holds| {
+                if let Some(hold) = holds.borrow_mut().get_mut(&key) {
+                    if hold.is(&lease.fence) {
+                        hold.request = Some(request);
+                    }
+                }
+            });
+        }
+        outcome
     }
 
     fn extend_now(&self, lease: &Lease, ttl_ms: i64) -> Result<bool> {
@@ -424,7 +438,7 @@ impl WebLock {
             || HOLDS.with(|h| h.borrow().get(&key).is_some_and(|h| h.is(&lease.fence)));
         let Some(record) = record.filter(|_| held) else {
             // Lost: let this tab's Web Lock of it go, if it still has it.
-            end_hold_of(&key, &lease.fence);
+            let _ = end_hold_of(&key, &lease.fence);
             return Ok(false);
         };
         let expires_at_ms = now.saturating_add(ttl_ms);
@@ -454,7 +468,9 @@ impl WebLock {
         Ok(true)
     }
 
-    fn release_now(&self, lease: &Lease) -> Result<()> {
+    /// Releases `lease` (compare and release); returns the promise that settles once this
+    /// tab's Web Lock of it is gone, if it held one.
+    fn release_now(&self, lease: &Lease) -> (Result<()>, Option<Promise>) {
         let key = self.lease_key(&lease.fence.lock);
         let written = match self.read_record(&key) {
             Ok(Some(record)) if record.names(&lease.fence) => self.write_record(
@@ -469,14 +485,14 @@ impl WebLock {
         };
         // The Web Lock goes after the record, and goes even if the record could not be
         // written (the record then expires by itself).
-        end_hold_of(&key, &lease.fence);
+        let gone = end_hold_of(&key, &lease.fence);
         tracing::debug!(
             storage = self.area,
             key,
             epoch = lease.fence.epoch,
             "lease released"
         );
-        written
+        (written, gone)
     }
 }
 
@@ -494,7 +510,14 @@ impl RefreshLock for WebLock {
         self.extend_now(lease, ttl_ms(ttl))
     }
 
+    /// Compare and release; when this tab held the lease's Web Lock, returns once the
+    /// browser let it go, so that a `try_acquire` that follows finds it free.
     async fn release(&self, lease: Lease) -> Result<()> {
-        self.release_now(&lease)
+        let (written, gone) = self.release_now(&lease);
+        if let Some(gone) = gone {
+            // It settles as the callback's promise did: fulfilled.
+            let _ = wasm_bindgen_futures::JsFuture::from(gone).await;
+        }
+        written
     }
 }

@@ -148,15 +148,16 @@ impl LockManager {
     ///
     /// `granted` runs in the lock's callback: with `false` when the lock is held elsewhere,
     /// with `true` when it is ours; it returns the outcome and, to keep holding the lock, a
-    /// promise that releases it when it settles (`None`: release at once). When the
-    /// future is dropped before the callback ran, the lock is released at once; when it
-    /// is dropped after, the outcome goes to `abandon`.
+    /// promise that releases it when it settles (`None`: release at once). Returns the
+    /// outcome and the request's own promise, which settles once the lock was let go.
+    /// When the future is dropped before the callback ran, the lock is released at once;
+    /// when it is dropped after, the outcome goes to `abandon`.
     pub(crate) async fn try_exclusive<T: 'static>(
         &self,
         name: &str,
         granted: impl FnOnce(bool) -> (T, Option<Promise>) + 'static,
         abandon: impl FnOnce(T) + 'static,
-    ) -> Result<T> {
+    ) -> Result<(T, Promise)> {
         let guard = CancelOnDrop::new(abandon);
         let slot = guard.slot.clone();
         // Resolved by the callback, so that we learn it ran without waiting for the
@@ -179,9 +180,10 @@ impl LockManager {
         // The request rejects (without calling back) when the lock manager refuses it.
         let first = Promise::race(&Array::of2(&signal, &request));
         JsFuture::from(first).await.map_err(|e| lock_error(&e))?;
-        guard
+        let outcome = guard
             .take()
-            .ok_or_else(|| Error::unexpected("a Web Lock request settled without its callback"))
+            .ok_or_else(|| Error::unexpected("a Web Lock request settled without its callback"))?;
+        Ok((outcome, request))
     }
 }
 
