@@ -502,7 +502,8 @@ impl<K: StorageKind> Cache for StorageCache<K> {
     }
 
     /// Atomic: read, decode, `f`, write in one synchronous turn, inside the Web Lock of
-    /// the prefix for `localStorage` (see the type's docs). `f` runs exactly once.
+    /// the prefix for `localStorage` (see the type's docs). `f` runs once, or not at all
+    /// when the future is dropped before its turn came.
     async fn update(&self, key: &str, fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
         writable(key)?;
         let (key, fence) = (key.to_owned(), fence.cloned());

@@ -532,8 +532,9 @@ async fn encrypted_values_are_base64_ciphertext_and_tampering_is_an_integrity_er
     cache.clear().unwrap();
 }
 
-/// The facade's way (`tokencache::builder().location(LocalStorage).prefix(..)`): the cache
-/// with its default storage prefix, under a manager with a custom key prefix and the
+/// A manager built the facade's way
+/// (`tokencache::builder().cache_location(CacheLocation::LocalStorage).prefix(..)`): the
+/// cache with its default storage prefix, under a manager with a custom key prefix and the
 /// system clock. `clear(None)` removes every key of that prefix in one step.
 #[wasm_bindgen_test]
 async fn a_custom_prefix_manager_clears_everything_it_wrote() {
