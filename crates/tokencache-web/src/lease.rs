@@ -61,7 +61,7 @@ pub(crate) fn is_reserved(key: &str) -> bool {
 /// The lease record, stored as JSON at the lease key: who holds the lease, its epoch, and
 /// until when (ms since the Unix epoch, by `Date.now()`; 0 once released).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct LeaseRecord {
     /// The holder's id, 32 lowercase hex digits.
     holder: String,
