@@ -432,12 +432,17 @@ async fn extend_keeps_a_lease_past_its_first_ttl() {
     let name = "refresh::extend";
     cache.set(ENTRY_KEY, with_rt("rt0")).await.unwrap();
     let lease = held(
-        lock.try_acquire(name, Duration::from_millis(200))
+        lock.try_acquire(name, Duration::from_millis(500))
             .await
             .unwrap(),
     );
-    assert!(lock.extend(&lease, Duration::from_secs(2)).await.unwrap());
-    pause(400).await;
+    assert!(lock.extend(&lease, Duration::from_secs(5)).await.unwrap());
+    let record = local().get_item(&lock.lease_key(name)).unwrap().unwrap();
+    assert!(
+        !record.contains(&lease.expires_at_ms.to_string()),
+        "the expiry moved"
+    );
+    pause(800).await;
     // Still held (record and Web Lock), and its fence still writes.
     assert!(matches!(
         lock.try_acquire(name, Duration::from_secs(1))
