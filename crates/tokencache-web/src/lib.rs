@@ -11,6 +11,14 @@
 //!   Any [`ValueCodec`](tokencache_core::ValueCodec) can be plugged in (the encryption
 //!   layer's, say); a codec that does not write text is stored in the core's
 //!   [`TextCodec`](tokencache_core::TextCodec) form (marked base64).
+//!   [`Cache::update`](tokencache_core::Cache::update) is atomic: one synchronous turn,
+//!   inside an exclusive Web Lock of the cache prefix for `localStorage`, which the
+//!   origin's tabs share.
+//! - [`WebLock`]: the caches' [`RefreshLock`](tokencache_core::RefreshLock) (what
+//!   [`Cache::refresh_lock`](tokencache_core::Cache::refresh_lock) returns): a Web Lock
+//!   (`navigator.locks`) held for each lease, and a lease record in the storage area (holder,
+//!   epoch, expiry) that fenced updates are checked against. Without the Web Locks API, and
+//!   for `sessionStorage`, the record alone.
 //! - [`JsTokenCache`]: a JavaScript class whose `get`, `set`, `remove` and `allKeys`
 //!   return Promises, so that any Rust cache can be given to auth0-spa-js's `Auth0Client`
 //!   as its `cache` option.
@@ -25,7 +33,9 @@
 //! `cargo test --target wasm32-unknown-unknown -p tokencache-web` in headless Chromium
 //! (flags in `webdriver.json`); `scripts/web-test.sh --bench` also runs the benchmark in a
 //! release build. The tests cover the stored JSON, errors, codecs and the read memo
-//! (`tests/storage.rs`), the shared conformance suite and model test (`tests/conformance.rs`),
+//! (`tests/storage.rs`), atomic updates and the refresh lock, with a dedicated worker of the
+//! origin holding Web Locks as another tab would (`tests/locks.rs`), the shared conformance
+//! suite and model test (`tests/conformance.rs`),
 //! interop with the real auth0-spa-js and a real `Auth0Client` over [`JsTokenCache`]
 //! (`tests/auth0.rs`), and the benchmark against auth0-spa-js's `LocalStorageCache`
 //! (`tests/bench.rs`).
@@ -60,10 +70,16 @@
 #[cfg(target_arch = "wasm32")]
 mod js_export;
 #[cfg(target_arch = "wasm32")]
+mod lease;
+#[cfg(target_arch = "wasm32")]
+mod locks;
+#[cfg(target_arch = "wasm32")]
 mod storage;
 
 #[cfg(target_arch = "wasm32")]
 pub use js_export::JsTokenCache;
+#[cfg(target_arch = "wasm32")]
+pub use lease::{WebLock, LEASE_KEY_PREFIX};
 #[cfg(target_arch = "wasm32")]
 pub use storage::{
     Local, LocalStorageCache, Session, SessionStorageCache, StorageCache, StorageKind,

@@ -9,11 +9,14 @@ use std::sync::Arc;
 
 use js_sys::JsString;
 use tokencache_core::{
-    async_trait, decode_or_miss, Cache, Cacheable, Error, JsonCodec, Result, TextCodec, ValueCodec,
-    DEFAULT_PREFIX,
+    async_trait, decode_or_miss, Cache, Cacheable, Error, Fence, JsonCodec, RefreshLock, Result,
+    TextCodec, Update, UpdateFn, Updated, ValueCodec, DEFAULT_PREFIX,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::Storage;
+
+use crate::lease::{is_reserved, update_lock_name, WebLock, LEASE_KEY_PREFIX};
+use crate::locks::{lock_manager, LockManager};
 
 // `getItem` / `setItem` with the item as a JS string, so that `get` can compare it with the
 // memo before copying it into wasm memory (web-sys's bindings convert to a Rust `String`).
@@ -45,6 +48,10 @@ pub trait StorageKind: sealed::Sealed + 'static {
     /// `"localStorage"` or `"sessionStorage"`, for messages.
     const NAME: &'static str;
 
+    /// Whether other tabs share the area (`localStorage`), so that updates and leases need
+    /// Web Locks; `sessionStorage` belongs to one tab, whose single thread is enough.
+    const SHARED_BY_TABS: bool;
+
     /// The storage area of `window` (`Err` when the browser refuses it, `None` when absent).
     fn storage(window: &web_sys::Window) -> std::result::Result<Option<Storage>, JsValue>;
 }
@@ -59,6 +66,7 @@ pub enum Session {}
 
 impl StorageKind for Local {
     const NAME: &'static str = "localStorage";
+    const SHARED_BY_TABS: bool = true;
     fn storage(window: &web_sys::Window) -> std::result::Result<Option<Storage>, JsValue> {
         window.local_storage()
     }
@@ -66,6 +74,7 @@ impl StorageKind for Local {
 
 impl StorageKind for Session {
     const NAME: &'static str = "sessionStorage";
+    const SHARED_BY_TABS: bool = false;
     fn storage(window: &web_sys::Window) -> std::result::Result<Option<Storage>, JsValue> {
         window.session_storage()
     }
@@ -99,6 +108,31 @@ pub type SessionStorageCache = StorageCache<Session>;
 /// copying the item into wasm memory and decoding it again, which is what makes a `get`
 /// cost less than auth0-spa-js's `JSON.parse`.
 ///
+/// # Atomic updates and the refresh lock
+///
+/// [`Cache::update`] is atomic ([`Cache::atomic_updates`] is `true`): the item is read,
+/// decoded, shown to the update function and written (or removed) in one synchronous turn
+/// of the page's thread, with no `.await` in between, so nothing else in the tab writes in
+/// between. A `localStorage` cache also runs that turn inside an exclusive Web Lock named
+/// after its prefix ([`StorageCache::update_lock_name`]), so that updates of the origin's
+/// other tabs (which share the storage) take turns with it; [`Cache::remove_prefix`]
+/// removes every key under a prefix the same way. A fenced update checks, in the same
+/// turn, that its fence still holds its lease (see [`WebLock`]), else writes nothing and
+/// answers [`Updated::FenceLost`]. An item that fails authentication is an
+/// [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity) error and nothing is
+/// written; an item that is not a cache value is shown to the function as a miss, as
+/// `get` returns it.
+///
+/// How soon one tab sees another tab's `localStorage` write is up to the browser, which
+/// copies writes between tab processes in the background: the Web Lock orders the tabs'
+/// turns, and the re-check of the value shown (what every manager update does) is the
+/// last guard. Without the Web Locks API (old browsers, pages that are not a secure
+/// context) the turn is atomic inside the tab only.
+///
+/// [`Cache::refresh_lock`] is a [`WebLock`]: a Web Lock per lease, and a lease record in
+/// the storage area at a reserved key ([`LEASE_KEY_PREFIX`]) that listing, `clear` and
+/// `remove_prefix` leave alone and that writes of cache values refuse.
+///
 /// Errors: storage the browser refuses (disabled by the user or a policy, no `window` as in
 /// a worker) is [`ErrorKind::Unavailable`](tokencache_core::ErrorKind::Unavailable); a full
 /// storage (`QuotaExceededError`) is
@@ -126,6 +160,8 @@ pub struct StorageCache<K: StorageKind> {
     prefix: String,
     codec: TextCodec,
     memo: Option<Rc<Memo>>,
+    /// `navigator.locks` for a `localStorage` cache, when the browser has it.
+    locks: Option<LockManager>,
     kind: PhantomData<fn() -> K>,
 }
 
@@ -136,6 +172,7 @@ impl<K: StorageKind> fmt::Debug for StorageCache<K> {
             .field("prefix", &self.prefix)
             .field("codec", self.codec.inner())
             .field("read_memo", &self.memo.is_some())
+            .field("web_locks", &self.locks.is_some())
             .finish()
     }
 }
@@ -147,6 +184,7 @@ impl<K: StorageKind> Clone for StorageCache<K> {
             prefix: self.prefix.clone(),
             codec: self.codec.clone(),
             memo: self.memo.clone(),
+            locks: self.locks.clone(),
             kind: PhantomData,
         }
     }
@@ -158,6 +196,9 @@ impl<K: StorageKind> StorageCache<K> {
     /// Fails with [`ErrorKind::Unavailable`](tokencache_core::ErrorKind::Unavailable) when
     /// there is no `window` (a worker) or the browser refuses the storage (disabled
     /// storage, a sandboxed or opaque origin).
+    ///
+    /// A `localStorage` cache uses `navigator.locks` if the page has it at this moment
+    /// (see [`StorageCache::uses_web_locks`]).
     pub fn new() -> Result<Self> {
         let window = web_sys::window()
             .ok_or_else(|| Error::unavailable(format!("{}: no window in this context", K::NAME)))?;
@@ -169,11 +210,18 @@ impl<K: StorageKind> StorageCache<K> {
             prefix: DEFAULT_PREFIX.to_owned(),
             codec: TextCodec::new(Arc::new(JsonCodec)),
             memo: Some(Rc::default()),
+            locks: if K::SHARED_BY_TABS {
+                lock_manager()
+            } else {
+                None
+            },
             kind: PhantomData,
         })
     }
 
-    /// Lists the keys that start with `prefix` instead of [`DEFAULT_PREFIX`].
+    /// Lists the keys that start with `prefix` instead of [`DEFAULT_PREFIX`]. The prefix
+    /// also names the cache's Web Lock of updates and its lease records: caches that
+    /// share keys across tabs should share the prefix too.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -207,7 +255,33 @@ impl<K: StorageKind> StorageCache<K> {
         &self.prefix
     }
 
-    /// Removes every item whose key starts with the prefix; other items stay.
+    /// Whether updates and leases use Web Locks shared by the origin's tabs: a
+    /// `localStorage` cache made where `navigator.locks` exists. `false` for
+    /// `sessionStorage` (one tab's storage) and without the Web Locks API.
+    pub fn uses_web_locks(&self) -> bool {
+        self.locks.is_some()
+    }
+
+    /// The name of the exclusive Web Lock that [`Cache::update`] and
+    /// [`Cache::remove_prefix`] run under, or `None` when they use none
+    /// ([`StorageCache::uses_web_locks`]). Another script of the origin that holds it
+    /// keeps the cache's updates waiting.
+    pub fn update_lock_name(&self) -> Option<String> {
+        self.locks.as_ref().map(|_| update_lock_name(&self.prefix))
+    }
+
+    /// The cache's refresh lock (what [`Cache::refresh_lock`] returns), as its own type.
+    pub fn web_lock(&self) -> WebLock {
+        WebLock::new(
+            self.storage.clone(),
+            K::NAME,
+            self.prefix.clone(),
+            self.locks.clone(),
+        )
+    }
+
+    /// Removes every item whose key starts with the prefix; other items, and the lease
+    /// records of the refresh lock, stay.
     pub fn clear(&self) -> Result<()> {
         if let Some(memo) = &self.memo {
             memo.borrow_mut().clear();
@@ -226,13 +300,14 @@ impl<K: StorageKind> StorageCache<K> {
         Ok(self.keys_starting_with(&self.prefix))
     }
 
-    /// The stored keys that start with `prefix`, in the order the browser lists them.
+    /// The stored keys that start with `prefix`, in the order the browser lists them, but
+    /// never a lease record.
     fn keys_starting_with(&self, prefix: &str) -> Vec<String> {
         // One call for every key; `Storage::key(i)` would cross into JS once per key.
         let keys = js_sys::Object::keys(&self.storage);
         keys.iter()
             .filter_map(|k| k.as_string())
-            .filter(|k| k.starts_with(prefix))
+            .filter(|k| k.starts_with(prefix) && !is_reserved(k))
             .collect()
     }
 
@@ -262,31 +337,9 @@ impl<K: StorageKind> StorageCache<K> {
         String::from_utf8(self.codec.encode(key, value)?)
             .map_err(|_| Error::serialization("a text codec wrote bytes that are not UTF-8"))
     }
-}
 
-/// The one mapping from a Web Storage exception to the tokencache error. Uses the
-/// exception's name only: Chromium's messages quote the key.
-fn map_js_error<K: StorageKind>(op: &'static str, e: &JsValue) -> Error {
-    let name = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.name()))
-        .or_else(|| {
-            js_sys::Reflect::get(e, &JsValue::from_str("name"))
-                .ok()
-                .and_then(|n| n.as_string())
-        })
-        .unwrap_or_default();
-    let message = format!("{} {op} failed: {name}", K::NAME);
-    match name.as_str() {
-        "QuotaExceededError" | "NS_ERROR_DOM_QUOTA_REACHED" => Error::quota_exceeded(message),
-        "SecurityError" | "InvalidStateError" | "InvalidAccessError" => Error::unavailable(message),
-        _ => Error::unexpected(message),
-    }
-}
-
-#[async_trait(?Send)]
-impl<K: StorageKind> Cache for StorageCache<K> {
-    async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
+    /// The value at `key`, read and decoded now (through the read memo).
+    fn read_now(&self, key: &str) -> Result<Option<Cacheable>> {
         let item = get_item(&self.storage, key).map_err(|e| map_js_error::<K>("read", &e))?;
         let Some(item) = item else {
             self.forget(key);
@@ -314,18 +367,125 @@ impl<K: StorageKind> Cache for StorageCache<K> {
         }
     }
 
-    async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
-        let item = JsString::from(self.encode(key, &value)?);
+    /// Stores `value` at `key` now.
+    fn write_now(&self, key: &str, value: &Cacheable) -> Result<()> {
+        let item = JsString::from(self.encode(key, value)?);
         set_item(&self.storage, key, &item).map_err(|e| map_js_error::<K>("write", &e))?;
-        self.remember(key, item, Some(&value));
+        self.remember(key, item, Some(value));
         Ok(())
     }
 
-    async fn remove(&self, key: &str) -> Result<()> {
+    /// Removes `key` now.
+    fn remove_now(&self, key: &str) -> Result<()> {
         self.forget(key);
         self.storage
             .remove_item(key)
             .map_err(|e| map_js_error::<K>("remove", &e))
+    }
+
+    /// The read-modify-write of [`Cache::update`], in one synchronous turn.
+    fn update_now(&self, key: &str, fence: Option<&Fence>, mut f: UpdateFn) -> Result<Updated> {
+        if let Some(fence) = fence {
+            if !self.web_lock().holds_now(fence)? {
+                tracing::debug!(
+                    storage = K::NAME,
+                    lock = %fence.lock,
+                    epoch = fence.epoch,
+                    "fenced update refused: the fence no longer holds its lease"
+                );
+                return Ok(Updated::FenceLost);
+            }
+        }
+        let current = self.read_now(key)?;
+        Ok(match f(current.as_ref()) {
+            Update::Keep => Updated::Kept(current),
+            Update::Put(value) => {
+                self.write_now(key, &value)?;
+                Updated::Put(value)
+            }
+            Update::Remove => {
+                self.remove_now(key)?;
+                Updated::Removed
+            }
+        })
+    }
+
+    /// Removes every key under `prefix` (lease records excepted) in one synchronous turn.
+    fn remove_prefix_now(&self, prefix: &str) -> Result<u64> {
+        let keys = self.keys_starting_with(prefix);
+        for key in &keys {
+            self.remove_now(key)?;
+        }
+        Ok(keys.len() as u64)
+    }
+
+    /// Runs `op` in one synchronous turn, inside the exclusive Web Lock of the prefix when
+    /// the cache uses Web Locks.
+    async fn exclusive<T: 'static>(
+        &self,
+        op: impl FnOnce(&Self) -> Result<T> + 'static,
+    ) -> Result<T> {
+        match &self.locks {
+            None => op(self),
+            Some(locks) => {
+                let this = self.clone();
+                locks
+                    .run_exclusive(&update_lock_name(&self.prefix), move || op(&this))
+                    .await?
+            }
+        }
+    }
+}
+
+/// Refuses a write of a cache value to a key reserved for lease records.
+fn writable(key: &str) -> Result<()> {
+    if is_reserved(key) {
+        return Err(Error::invalid_key(format!(
+            "keys that start with {LEASE_KEY_PREFIX} are reserved for lease records"
+        )));
+    }
+    Ok(())
+}
+
+/// [`js_error`] for the storage area `K`.
+fn map_js_error<K: StorageKind>(op: &'static str, e: &JsValue) -> Error {
+    js_error(K::NAME, op, e)
+}
+
+/// The one mapping from a Web Storage exception to the tokencache error. Uses the
+/// exception's name only: Chromium's messages quote the key.
+pub(crate) fn js_error(area: &'static str, op: &'static str, e: &JsValue) -> Error {
+    let name = e
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.name()))
+        .or_else(|| {
+            js_sys::Reflect::get(e, &JsValue::from_str("name"))
+                .ok()
+                .and_then(|n| n.as_string())
+        })
+        .unwrap_or_default();
+    let message = format!("{area} {op} failed: {name}");
+    match name.as_str() {
+        "QuotaExceededError" | "NS_ERROR_DOM_QUOTA_REACHED" => Error::quota_exceeded(message),
+        "SecurityError" | "InvalidStateError" | "InvalidAccessError" => Error::unavailable(message),
+        _ => Error::unexpected(message),
+    }
+}
+
+#[async_trait(?Send)]
+impl<K: StorageKind> Cache for StorageCache<K> {
+    async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
+        self.read_now(key)
+    }
+
+    async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
+        writable(key)?;
+        self.write_now(key, &value)
+    }
+
+    async fn remove(&self, key: &str) -> Result<()> {
+        writable(key)?;
+        self.remove_now(key)
     }
 
     async fn all_keys(&self) -> Result<Option<Vec<String>>> {
@@ -339,5 +499,33 @@ impl<K: StorageKind> Cache for StorageCache<K> {
 
     fn lists_keys(&self) -> bool {
         true
+    }
+
+    /// Atomic: read, decode, `f`, write in one synchronous turn, inside the Web Lock of
+    /// the prefix for `localStorage` (see the type's docs). `f` runs once, or not at all
+    /// when the future is dropped before its turn came.
+    async fn update(&self, key: &str, fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
+        writable(key)?;
+        let (key, fence) = (key.to_owned(), fence.cloned());
+        self.exclusive(move |cache| cache.update_now(&key, fence.as_ref(), f))
+            .await
+    }
+
+    fn atomic_updates(&self) -> bool {
+        true
+    }
+
+    /// Removes every key under `prefix` in one synchronous turn (inside the Web Lock of
+    /// the cache prefix for `localStorage`); lease records stay.
+    async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {
+        let prefix = prefix.to_owned();
+        self.exclusive(move |cache| cache.remove_prefix_now(&prefix))
+            .await
+            .map(Some)
+    }
+
+    /// The cache's [`WebLock`].
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        Some(Arc::new(self.web_lock()))
     }
 }

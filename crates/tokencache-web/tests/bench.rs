@@ -9,8 +9,8 @@
 use serde_json::json;
 use std::sync::Arc;
 
-use tokencache_core::{Cache, Cacheable, KeyManifestEntry, ValueCodec};
-use tokencache_web::LocalStorageCache;
+use tokencache_core::{Cache, Cacheable, KeyManifestEntry, Update, ValueCodec};
+use tokencache_web::{LocalStorageCache, SessionStorageCache};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -151,6 +151,8 @@ const RUST_GET: &str = "get  Rust LocalStorageCache";
 const RUST_GET_NO_MEMO: &str = "get  Rust LocalStorageCache, read memo off";
 const SPA_SET: &str = "set  auth0-spa-js LocalStorageCache";
 const RUST_SET: &str = "set  Rust LocalStorageCache";
+const RUST_UPDATE: &str = "update Rust LocalStorageCache (Web Lock)";
+const RUST_UPDATE_SESSION: &str = "update Rust SessionStorageCache (no lock)";
 
 #[wasm_bindgen_test]
 async fn benchmark_rust_local_storage_cache_vs_auth0_spa_js() {
@@ -161,6 +163,8 @@ async fn benchmark_rust_local_storage_cache_vs_auth0_spa_js() {
     let cache = LocalStorageCache::new().unwrap();
     cache.clear().unwrap();
     let no_memo = LocalStorageCache::new().unwrap().with_read_memo(false);
+    let session: Arc<dyn Cache> = Arc::new(SessionStorageCache::new().unwrap());
+    let cache_dyn: Arc<dyn Cache> = Arc::new(cache.clone());
     let no_parse = LocalStorageCache::new()
         .unwrap()
         .with_read_memo(false)
@@ -187,6 +191,28 @@ async fn benchmark_rust_local_storage_cache_vs_auth0_spa_js() {
             cache.set(&keys[i % ENTRIES], v).await.unwrap();
         }
         rows.record(RUST_SET, now() - t0, ops);
+
+        // update: read, decode, decide, encode, write in one synchronous turn; for
+        // localStorage inside the prefix's Web Lock (a round trip to the browser's lock
+        // manager each), for sessionStorage without. Fewer of them: they are slower.
+        let updates = (ops / 10).max(1);
+        for (name, cache) in [(RUST_UPDATE, &cache_dyn), (RUST_UPDATE_SESSION, &session)] {
+            yield_to_browser().await;
+            let t0 = now();
+            for i in 0..updates as usize {
+                let v = values[i % ENTRIES].clone();
+                let r = cache
+                    .update(
+                        &keys[i % ENTRIES],
+                        None,
+                        Box::new(move |_| Update::Put(v.clone())),
+                    )
+                    .await
+                    .unwrap();
+                assert!(matches!(r, tokencache_core::Updated::Put(_)));
+            }
+            rows.record(name, now() - t0, updates);
+        }
 
         // get: both read the same items; auth0-spa-js wrote them last.
         yield_to_browser().await;
@@ -291,4 +317,5 @@ async fn benchmark_rust_local_storage_cache_vs_auth0_spa_js() {
         rows.get(RUST_SET) / rows.get(SPA_SET)
     );
     cache.clear().unwrap();
+    SessionStorageCache::new().unwrap().clear().unwrap();
 }

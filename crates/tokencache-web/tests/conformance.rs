@@ -81,6 +81,24 @@ impl Fixture for Web {
     }
 }
 
+/// The atomic-update checks of the suite run only on caches that claim atomic updates:
+/// every web cache does, and brings its own refresh lock.
+#[wasm_bindgen_test]
+async fn every_web_cache_has_atomic_updates_and_a_refresh_lock() {
+    use tokencache_conformance::checks::new_clock;
+    for web in [
+        Web::Local,
+        Web::LocalWithoutMemo,
+        Web::Session,
+        Web::EncryptedLocal,
+    ] {
+        let cache = web.create(new_clock()).await.unwrap();
+        assert!(cache.atomic_updates());
+        assert!(cache.refresh_lock().is_some());
+        web.tear_down(cache).await.unwrap();
+    }
+}
+
 // One test per cache and prefix: a test runs as one task on the page's main thread, and
 // ChromeDriver gives up on a page that does not answer for 30 s.
 

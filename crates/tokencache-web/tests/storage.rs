@@ -531,3 +531,53 @@ async fn encrypted_values_are_base64_ciphertext_and_tampering_is_an_integrity_er
     assert_eq!(cache.get(key).await.unwrap(), None);
     cache.clear().unwrap();
 }
+
+/// A manager built the facade's way
+/// (`tokencache::builder().cache_location(CacheLocation::LocalStorage).prefix(..)`): the
+/// cache with its default storage prefix, under a manager with a custom key prefix and the
+/// system clock. `clear(None)` removes every key of that prefix in one step.
+#[wasm_bindgen_test]
+async fn a_custom_prefix_manager_clears_everything_it_wrote() {
+    local().clear().unwrap();
+    let cache: Arc<dyn Cache> = Arc::new(LocalStorageCache::new().unwrap());
+    let manager = CacheManager::builder(cache.clone())
+        .clock(Arc::new(tokencache_core::SystemClock))
+        .prefix("@@custom-app@@")
+        .build()
+        .unwrap();
+    for (client, audience, scope) in [
+        ("c1", "https://api", "openid read"),
+        ("c1", "https://other", "openid write"),
+        ("c2", "https://api", "openid"),
+    ] {
+        manager
+            .set(CacheEntry::new(client, audience, scope, "at", 3600.0).with_refresh_token("rt"))
+            .await
+            .unwrap();
+    }
+    let decoded = cacheable(
+        &json!({"id_token": "id", "decodedToken": {"claims": {"__raw": "id", "sub": "u"}, "user": {"sub": "u"}}}),
+    );
+    let Cacheable::IdToken(id) = decoded else {
+        panic!("an id-token entry")
+    };
+    manager
+        .set_id_token("c1", "id", id.decoded_token)
+        .await
+        .unwrap();
+    assert_eq!(local().length().unwrap(), 4);
+    let keys = cache
+        .keys_with_prefix("@@custom-app@@::")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    manager.clear(None).await.unwrap();
+    assert_eq!(local().length().unwrap(), 0, "the storage is empty");
+    let key = CacheKey::new("c1", Some("https://api"), Some("read"));
+    assert!(manager
+        .get(&key, GetOptions::default())
+        .await
+        .unwrap()
+        .is_none());
+}
