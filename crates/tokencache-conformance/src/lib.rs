@@ -80,8 +80,12 @@ use tokencache_core::{Cache, Clock, Result, DEFAULT_PREFIX};
 pub mod checks;
 mod doubles;
 mod harness;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod idp;
 mod model;
 mod no_listing;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod stampede;
 
 pub use doubles::{MapCache, Yielding};
 pub use harness::Subject;
