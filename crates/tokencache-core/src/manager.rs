@@ -274,6 +274,12 @@ impl CacheManager {
         &self.cache
     }
 
+    /// The cache itself, for calls: through `&dyn Cache` each call is one dynamic
+    /// dispatch and one boxed future (through the `Arc`'s forwarding impl it would be two).
+    pub(crate) fn store(&self) -> &dyn Cache {
+        &*self.cache
+    }
+
     /// The key prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -333,7 +339,7 @@ impl CacheManager {
         op: &'static str,
         f: crate::cache::UpdateFn,
     ) -> Result<Option<Updated>> {
-        match self.cache.update(key, None, f).await {
+        match self.store().update(key, None, f).await {
             Ok(u) => Ok(Some(u)),
             Err(e) => self.skip_bad_value(key, op, e),
         }
@@ -384,7 +390,7 @@ impl CacheManager {
                 .into_iter()
                 .filter(|k| k.starts_with(prefix))
                 .collect()),
-            None => self.cache.keys_with_prefix(prefix).await?.ok_or_else(|| {
+            None => self.store().keys_with_prefix(prefix).await?.ok_or_else(|| {
                 Error::unexpected("the cache said it lists its keys but returned none")
             }),
         }
@@ -394,7 +400,7 @@ impl CacheManager {
         let Some(mk) = &self.manifest_key else {
             return Ok(KeyManifestEntry::default());
         };
-        let stored = match self.cache.get(mk).await {
+        let stored = match self.store().get(mk).await {
             Ok(v) => v,
             Err(e) => self.skip_bad_value(mk, "manifest", e)?,
         };
@@ -415,7 +421,7 @@ impl CacheManager {
             return Ok(());
         };
         let key = key.to_owned();
-        self.cache
+        self.store()
             .update(
                 mk,
                 None,
@@ -442,7 +448,7 @@ impl CacheManager {
             return Ok(());
         };
         let gone: HashSet<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-        self.cache
+        self.store()
             .update(
                 mk,
                 None,
@@ -468,7 +474,7 @@ impl CacheManager {
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<WrappedCacheEntry>> {
-        Ok(match self.cache.get(key).await? {
+        Ok(match self.store().get(key).await? {
             Some(Cacheable::Entry(e)) => Some(e),
             _ => None,
         })
@@ -503,7 +509,7 @@ impl CacheManager {
         let expired = move |e: &WrappedCacheEntry| e.expires_at.saturating_sub(leeway) < now_s;
 
         // Step 1: the exact key.
-        match self.cache.get(&exact).await? {
+        match self.store().get(&exact).await? {
             Some(Cacheable::Entry(e)) if !expired(&e) => return Ok(Some(e.body)),
             Some(Cacheable::Entry(_)) => {
                 if let Some(body) = self.expire(&exact, expired).await? {
@@ -729,7 +735,7 @@ impl CacheManager {
         // The manifest line first: a failed manifest write then leaves no entry that
         // `clear` cannot find (a line without its entry is harmless).
         self.manifest_add(&key).await?;
-        self.cache.set(&key, value).await
+        self.store().set(&key, value).await
     }
 
     /// Stores the ID token of `client_id` at `prefix::client_id::@@user@@`.
@@ -750,7 +756,7 @@ impl CacheManager {
         // The manifest line first: a failed manifest write then leaves no entry that
         // `clear` cannot find (a line without its entry is harmless).
         self.manifest_add(&key).await?;
-        self.cache.set(&key, value).await
+        self.store().set(&key, value).await
     }
 
     /// The ID token of `key.client_id`; failing that, when `key` has a scope and an
@@ -758,7 +764,7 @@ impl CacheManager {
     pub async fn get_id_token(&self, key: &CacheKey) -> Result<Option<IdTokenEntry>> {
         let id_key = CacheKey::id_token(&self.prefix, &key.client_id);
         id_key.validate()?;
-        if let Some(Cacheable::IdToken(t)) = self.cache.get(&id_key.to_key()).await? {
+        if let Some(Cacheable::IdToken(t)) = self.store().get(&id_key.to_key()).await? {
             return Ok(Some(t));
         }
         if key.scope().is_none() || key.audience().is_none() {
@@ -792,7 +798,7 @@ impl CacheManager {
         }
         let key = self.key_string(client_id, audience, scope)?;
         let _guard = self.write_guard().await;
-        self.cache.remove(&key).await?;
+        self.store().remove(&key).await?;
         self.manifest_remove(&[&key]).await
     }
 
@@ -812,7 +818,7 @@ impl CacheManager {
         let _guard = self.write_guard().await;
         if self.manifest_key.is_none() && client_id.is_none() {
             // Every key under the prefix, in one atomic step where the cache can.
-            if self.cache.remove_prefix(&listing_prefix).await?.is_some() {
+            if self.store().remove_prefix(&listing_prefix).await?.is_some() {
                 return Ok(());
             }
         }
@@ -822,7 +828,7 @@ impl CacheManager {
                 CacheKey::from_key(k).is_ok_and(|k| k.prefix == self.prefix && k.client_id == c)
             });
         }
-        self.cache.remove_many(&keys).await?;
+        self.store().remove_many(&keys).await?;
         // Exactly the lines of the removed keys: a line another manager added meanwhile
         // (for a key it wrote after the listing) stays.
         let removed: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -831,7 +837,7 @@ impl CacheManager {
             // every client removes it too.
             (Err(e), Some(mk)) if client_id.is_none() => {
                 self.skip_bad_value::<()>(mk, "clear", e)?;
-                self.cache.remove(mk).await
+                self.store().remove(mk).await
             }
             (outcome, _) => outcome,
         }

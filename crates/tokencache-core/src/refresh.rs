@@ -618,7 +618,7 @@ impl CacheManager {
                 },
                 _ => Update::Keep,
             });
-            match self.cache.update(&key, fence, f).await {
+            match self.store().update(&key, fence, f).await {
                 Ok(Updated::FenceLost) => {
                     tracing::warn!(
                         op,
