@@ -397,6 +397,9 @@ async fn caught(
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod mutants;
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod lease_mutants;
+
 /// The examples of this crate's README.md, compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
