@@ -72,8 +72,15 @@ async fn two_servers_lose_no_increment() {
         let b = Arc::new(target.connect(RedisCache::builder(ns)).await);
         assert!(a.atomic_updates() && b.atomic_updates());
         increments(&[a.clone(), b.clone()], 32).await;
-        assert_eq!(lines(a.get(COUNTER).await.unwrap()), counted(64), "{target:?}");
-        assert_eq!(a.all_keys().await.unwrap().unwrap(), vec![COUNTER.to_owned()]);
+        assert_eq!(
+            lines(a.get(COUNTER).await.unwrap()),
+            counted(64),
+            "{target:?}"
+        );
+        assert_eq!(
+            a.all_keys().await.unwrap().unwrap(),
+            vec![COUNTER.to_owned()]
+        );
         a.clear_namespace().await.unwrap();
     }
 }
@@ -156,7 +163,11 @@ async fn a_write_between_read_and_write_makes_the_update_read_again() {
             )
             .await
             .unwrap();
-        assert_eq!(runs.load(Ordering::SeqCst), 2, "{target:?}: read again once");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "{target:?}: read again once"
+        );
         let want = Cacheable::Manifest(KeyManifestEntry {
             keys: vec!["other-server".into(), "n1".into()],
         });
@@ -329,7 +340,10 @@ async fn updates_keep_remove_and_index_like_set_and_remove() {
                 .unwrap(),
             Updated::Kept(None)
         );
-        assert_eq!(cache.all_keys().await.unwrap().unwrap(), Vec::<String>::new());
+        assert_eq!(
+            cache.all_keys().await.unwrap().unwrap(),
+            Vec::<String>::new()
+        );
         // Put on nothing (compared with "absent"), then Keep shows it.
         assert_eq!(
             cache
@@ -338,7 +352,10 @@ async fn updates_keep_remove_and_index_like_set_and_remove() {
                 .unwrap(),
             Updated::Put(token("rt0"))
         );
-        assert_eq!(cache.all_keys().await.unwrap().unwrap(), vec![KEY.to_owned()]);
+        assert_eq!(
+            cache.all_keys().await.unwrap().unwrap(),
+            vec![KEY.to_owned()]
+        );
         assert_eq!(
             cache
                 .update(KEY, None, Box::new(|_| Update::Keep))
@@ -355,7 +372,10 @@ async fn updates_keep_remove_and_index_like_set_and_remove() {
             Updated::Removed
         );
         assert_eq!(cache.get(KEY).await.unwrap(), None);
-        assert_eq!(cache.all_keys().await.unwrap().unwrap(), Vec::<String>::new());
+        assert_eq!(
+            cache.all_keys().await.unwrap().unwrap(),
+            Vec::<String>::new()
+        );
         // An entry without a refresh token gets the TTL `set` gives it (the system clock:
         // valid for an hour, plus the 60 s grace).
         let now_s = std::time::SystemTime::now()
@@ -377,10 +397,7 @@ async fn updates_keep_remove_and_index_like_set_and_remove() {
             .query_async(&mut cache.connection())
             .await
             .unwrap();
-        assert!(
-            pttl > 3_600_000 && pttl <= 3_661_000,
-            "{target:?}: {pttl}"
-        );
+        assert!(pttl > 3_600_000 && pttl <= 3_661_000, "{target:?}: {pttl}");
         // One already past its end is not kept.
         let expired: Cacheable = WrappedCacheEntry::new(
             EntryBody::from(CacheEntry::new("app", "https://api", "read", "at", 1.0)),
@@ -392,7 +409,10 @@ async fn updates_keep_remove_and_index_like_set_and_remove() {
             .await
             .unwrap();
         assert_eq!(cache.get(KEY).await.unwrap(), None, "{target:?}");
-        assert_eq!(cache.all_keys().await.unwrap().unwrap(), Vec::<String>::new());
+        assert_eq!(
+            cache.all_keys().await.unwrap().unwrap(),
+            Vec::<String>::new()
+        );
         cache.clear_namespace().await.unwrap();
     }
 }
@@ -439,7 +459,10 @@ async fn remove_prefix_removes_exactly_the_prefix() {
             cache.all_keys().await.unwrap().unwrap(),
             vec!["other::a::api::read"]
         );
-        assert_eq!(cache.get("other::a::api::read").await.unwrap(), Some(token("rt")));
+        assert_eq!(
+            cache.get("other::a::api::read").await.unwrap(),
+            Some(token("rt"))
+        );
         assert_eq!(cache.remove_prefix("").await.unwrap(), Some(1));
         let index: i64 = redis::cmd("EXISTS")
             .arg(cache.index_key())
