@@ -12,7 +12,8 @@
 //!   raw [`Cache`] contract (round trips, listing, prefix boundaries, large and Unicode
 //!   values, unknown fields, physical expiry) and the manager semantics of the project
 //!   design (scope-subset lookup, strict expiry with leeway, refresh-token retention,
-//!   MRRT, the key manifest, no lost updates, and the improvements over auth0-spa-js),
+//!   MRRT, the key manifest, no lost updates, atomic updates, the cache's own refresh
+//!   lock and its fences, and the improvements over auth0-spa-js),
 //!   in *listing mode* when the cache lists its keys and always in *manifest mode*, with
 //!   the cache wrapped in [`NoListing`]. It returns a [`Report`] of every failure;
 //!   [`Suite::assert_all`] panics with all of them.
@@ -29,7 +30,9 @@
 //!
 //! The suite needs no runtime and no `Send` futures, so it also runs on
 //! `wasm32-unknown-unknown`, in a browser. On native targets the no-lost-updates check
-//! starts a multi-thread tokio runtime of its own for its concurrent calls.
+//! starts a multi-thread tokio runtime of its own for its concurrent calls, and the lease
+//! checks wait real time (on a thread of their own) for locks whose leases run by the
+//! store's clock, such as Redis TTLs; on wasm32 a lock must follow the fixture's clock.
 //!
 //! # Using it from a backend's tests
 //!
@@ -400,6 +403,9 @@ async fn caught(
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod mutants;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod lease_mutants;
 
 /// The examples of this crate's README.md, compiled as doctests.
 #[cfg(doctest)]

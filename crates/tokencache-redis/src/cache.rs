@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
 use tokencache_core::{
-    async_trait, decode_or_miss, Cache, Cacheable, Clock, Error, JsonCodec, Result, Retention,
-    SystemClock, ValueCodec,
+    async_trait, decode_or_miss, Cache, Cacheable, Clock, Error, Fence, JsonCodec, RefreshLock,
+    Result, Retention, SystemClock, UpdateFn, Updated, ValueCodec,
 };
 
 use crate::conn::{map_connect_error, ConnectOptions, Inner, Password, RedisConnection};
 use crate::error::{map_redis_error, timed_out};
+use crate::lease::RedisLock;
 use crate::scripts;
 
 /// Default time allowed to establish a connection.
@@ -23,13 +24,15 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_EXPIRY_GRACE: Duration = Duration::from_secs(60);
 
 /// The first part of every Redis key this crate writes.
-const KEY_ROOT: &str = "tokencache:";
+pub(crate) const KEY_ROOT: &str = "tokencache:";
 /// How many entries one listing script checks, and one clearing script removes.
 const BATCH: usize = 256;
 /// How many index members found without their entry a cache remembers for upkeep.
 const STALE_MAX: usize = 256;
 /// How many of those one write removes from the index.
-const STALE_PER_WRITE: usize = 32;
+pub(crate) const STALE_PER_WRITE: usize = 32;
+/// How many in-process gates serialize the updates of one cache (by key hash).
+const GATES: usize = 64;
 
 /// A token cache in Redis: one namespace (tenant, session) of a standalone server or a
 /// Redis Cluster.
@@ -58,6 +61,13 @@ const STALE_PER_WRITE: usize = 32;
 /// - Every operation is bounded by the command timeout; a lost server gives temporary
 ///   [`ErrorKind::Unavailable`](tokencache_core::ErrorKind::Unavailable) errors, and the
 ///   connection comes back by itself when the server does.
+/// - [`Cache::update`] is atomic per key across every process and server that shares the
+///   namespace ([`Cache::atomic_updates`] is `true`): it reads the stored bytes, runs the
+///   function, and writes with a compare-and-set script that applies the write only if
+///   the entry still holds the bytes read (else it reads again and retries); a fenced
+///   update also needs the fence's lease to be the live one of the namespace's
+///   [`RedisLock`] ([`Cache::refresh_lock`]). No `WATCH`/`MULTI`: the connection is shared.
+/// - [`Cache::remove_prefix`] removes a prefix's entries and index members in one script.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -75,11 +85,11 @@ const STALE_PER_WRITE: usize = 32;
 /// # Ok(()) }
 /// ```
 pub struct RedisCache {
-    conn: RedisConnection,
+    pub(crate) conn: RedisConnection,
     namespace: String,
-    index_key: String,
+    pub(crate) index_key: String,
     entry_prefix: String,
-    codec: Arc<dyn ValueCodec>,
+    pub(crate) codec: Arc<dyn ValueCodec>,
     clock: Arc<dyn Clock>,
     retention: Retention,
     grace: Duration,
@@ -87,6 +97,12 @@ pub struct RedisCache {
     /// Index members a listing found without their entry (expired by their TTL), which
     /// the next write removes from the index: listing itself never writes.
     stale: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// The namespace's refresh lock.
+    pub(crate) lock: Arc<RedisLock>,
+    /// Updates of this cache wait for the gate of their key (by hash) in this process, so
+    /// that its own concurrent updates of one key do not race each other's
+    /// compare-and-set; other processes are kept apart by the compare-and-set alone.
+    pub(crate) gates: Box<[tokio::sync::Mutex<()>]>,
 }
 
 impl fmt::Debug for RedisCache {
@@ -317,7 +333,15 @@ impl RedisCacheBuilder {
     }
 
     fn build(self, conn: RedisConnection, names: Names) -> RedisCache {
+        let lock = Arc::new(RedisLock::new(
+            conn.clone(),
+            &self.namespace,
+            self.clock.clone(),
+            self.command_timeout,
+        ));
         RedisCache {
+            lock,
+            gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
             conn,
             namespace: self.namespace,
             index_key: names.index_key,
@@ -450,6 +474,9 @@ impl RedisCache {
     /// atomic: the entries and their index members together), reading the index and
     /// removing what it names, so that every script declares the keys it touches; a key
     /// written meanwhile may survive.
+    ///
+    /// The refresh lock's keys are not entries and stay: a held lease stays held, and
+    /// epochs keep growing (see [`RedisLock`]).
     pub async fn clear_namespace(&self) -> Result<usize> {
         let mut total = 0;
         loop {
@@ -481,8 +508,48 @@ impl RedisCache {
         Ok(total)
     }
 
+    /// The namespace's refresh lock, the one [`Cache::refresh_lock`] returns, with the
+    /// Redis key names of its leases.
+    pub fn lease_lock(&self) -> Arc<RedisLock> {
+        self.lock.clone()
+    }
+
+    /// The `ttl` argument of the write scripts for `value` written now: `0` no TTL,
+    /// `-1` already expired (removed), else milliseconds.
+    pub(crate) fn ttl_arg(&self, value: &Cacheable) -> i64 {
+        match ttl_for(self.clock.now_ms(), self.retention, self.grace, value) {
+            Ttl::Persist => 0,
+            Ttl::Millis(ms) => ms,
+            Ttl::Expired => -1,
+        }
+    }
+
+    /// Up to [`STALE_PER_WRITE`] index members whose entry a listing found gone, for the
+    /// next write to remove from the index; they stay remembered until
+    /// [`RedisCache::forget_stale`].
+    pub(crate) fn peek_stale(&self) -> Vec<Vec<u8>> {
+        let stale = lock(&self.stale);
+        stale.iter().take(STALE_PER_WRITE).cloned().collect()
+    }
+
+    /// Forgets `done`, removed from the index by a write.
+    pub(crate) fn forget_stale(&self, done: &[Vec<u8>]) {
+        if !done.is_empty() {
+            lock(&self.stale).retain(|m| !done.contains(m));
+        }
+    }
+
+    /// The gate of `key` (see the `gates` field).
+    pub(crate) fn gate(&self, key: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        let i = usize::try_from(h.finish() % self.gates.len() as u64).unwrap_or(0);
+        &self.gates[i]
+    }
+
     /// The Redis key of the entry of index member `member` (any bytes).
-    fn entry_key_of(&self, member: &[u8]) -> Vec<u8> {
+    pub(crate) fn entry_key_of(&self, member: &[u8]) -> Vec<u8> {
         let mut key = Vec::with_capacity(self.entry_prefix.len() + member.len());
         key.extend_from_slice(self.entry_prefix.as_bytes());
         key.extend_from_slice(member);
@@ -490,7 +557,7 @@ impl RedisCache {
     }
 
     /// Runs one command within the command timeout.
-    async fn query<T: redis::FromRedisValue>(
+    pub(crate) async fn query<T: redis::FromRedisValue>(
         &self,
         what: &'static str,
         cmd: redis::Cmd,
@@ -501,16 +568,12 @@ impl RedisCache {
     }
 
     /// Runs one operation within the command timeout, mapping its error.
-    async fn run<T>(
+    pub(crate) async fn run<T>(
         &self,
         what: &'static str,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.command_timeout, fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(map_redis_error(what, e)),
-            Err(_) => Err(timed_out(what)),
-        }
+        run_bounded(self.command_timeout, what, fut).await
     }
 
     /// The members in `[min, max]` (ZRANGEBYLEX bounds) whose entry exists. Read only:
@@ -569,6 +632,35 @@ impl RedisCache {
     }
 }
 
+/// Runs one operation within `timeout`, mapping its error; `what` names it (never data).
+pub(crate) async fn run_bounded<T>(
+    timeout: Duration,
+    what: &'static str,
+    fut: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(map_redis_error(what, e)),
+        Err(_) => Err(timed_out(what)),
+    }
+}
+
+/// The `ZRANGEBYLEX` bounds of the members that start with `prefix`: every such member
+/// sorts in `[prefix, prefix + 0xFF)`, since no UTF-8 string holds the byte 0xFF.
+pub(crate) fn lex_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
+    if prefix.is_empty() {
+        return (b"-".to_vec(), b"+".to_vec());
+    }
+    let mut min = Vec::with_capacity(prefix.len() + 1);
+    min.push(b'[');
+    min.extend_from_slice(prefix.as_bytes());
+    let mut max = Vec::with_capacity(prefix.len() + 2);
+    max.push(b'(');
+    max.extend_from_slice(prefix.as_bytes());
+    max.push(0xFF);
+    (min, max)
+}
+
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -592,11 +684,7 @@ impl Cache for RedisCache {
     }
 
     async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
-        let ttl = match ttl_for(self.clock.now_ms(), self.retention, self.grace, &value) {
-            Ttl::Persist => 0,
-            Ttl::Millis(ms) => ms,
-            Ttl::Expired => -1,
-        };
+        let ttl = self.ttl_arg(&value);
         let bytes = self.codec.encode(&self.storage_key(key), &value)?;
         let stale: Vec<Vec<u8>> = {
             let mut stale = lock(&self.stale);
@@ -641,23 +729,50 @@ impl Cache for RedisCache {
     }
 
     async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
-        if prefix.is_empty() {
-            return self.all_keys().await;
-        }
-        // Every member that starts with `prefix` sorts in [prefix, prefix + 0xFF): no
-        // UTF-8 string holds the byte 0xFF.
-        let mut min = Vec::with_capacity(prefix.len() + 1);
-        min.push(b'[');
-        min.extend_from_slice(prefix.as_bytes());
-        let mut max = Vec::with_capacity(prefix.len() + 2);
-        max.push(b'(');
-        max.extend_from_slice(prefix.as_bytes());
-        max.push(0xFF);
+        let (min, max) = lex_range(prefix);
         self.list(min, max).await.map(Some)
     }
 
     fn lists_keys(&self) -> bool {
         true
+    }
+
+    /// Atomic per key across every process and server on the namespace: a `GET` of the
+    /// stored bytes, `f` on their value (decoded as [`Cache::get`] does: bytes that do not
+    /// decode are no value, a value that fails authentication is an
+    /// [`ErrorKind::Integrity`](tokencache_core::ErrorKind::Integrity) error and nothing is
+    /// written), then a compare-and-set script that writes (value and TTL as
+    /// [`Cache::set`], with the index) or removes only if the entry still holds exactly
+    /// the bytes read, or is still absent. When it does not, the update starts again (`f`
+    /// runs again), up to 16 tries with a short jittered backoff, then fails with a
+    /// temporary [`ErrorKind::Unavailable`](tokencache_core::ErrorKind::Unavailable)
+    /// error.
+    ///
+    /// With a `fence` (from this cache's [`Cache::refresh_lock`]), the same script first
+    /// checks that the fence's lease key still holds exactly its `holder:epoch`; if not,
+    /// nothing is written and the answer is [`Updated::FenceLost`]. A fenced update whose
+    /// function keeps the value checks the fence too.
+    async fn update(&self, key: &str, fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
+        self.update_cas(key, fence, f).await
+    }
+
+    fn atomic_updates(&self) -> bool {
+        true
+    }
+
+    /// Removes every entry whose key starts with `prefix`, and its index members, in one
+    /// script; returns how many entries it removed. The members are read first
+    /// (`ZRANGEBYLEX`) and declared with their entries in `KEYS`; the script removes them
+    /// only if the prefix's range of the index still holds exactly those members, else
+    /// the removal reads again and retries (as [`Cache::update`] does). A prefix of more
+    /// than 10,000 keys gives `None`: the manager then removes the keys one by one.
+    async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {
+        self.remove_prefix_cas(prefix).await
+    }
+
+    /// The namespace's [`RedisLock`]: shared by every process on the namespace.
+    fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
+        Some(self.lock.clone())
     }
 }
 
@@ -674,6 +789,39 @@ mod tests {
         let n = Names::new("t1").unwrap();
         assert_eq!(n.index_key, "tokencache:{t1}:i");
         assert_eq!(n.entry_prefix, "tokencache:{t1}:v:");
+    }
+
+    /// The hash tag of a Redis key, as Redis Cluster finds it: the bytes between the first
+    /// `{` and the first `}` after it, if not empty.
+    fn hash_tag(key: &str) -> Option<&str> {
+        let open = key.find('{')?;
+        let close = open + 1 + key[open + 1..].find('}')?;
+        (close > open + 1).then(|| &key[open + 1..close])
+    }
+
+    #[test]
+    fn every_key_of_a_namespace_has_its_hash_tag() {
+        let ns = "t1";
+        let n = Names::new(ns).unwrap();
+        let lease = crate::lease::lease_prefix(ns);
+        let epoch = crate::lease::epoch_prefix(ns);
+        // Cache keys and lock names with braces of their own do not move the tag.
+        for key in [
+            n.index_key.clone(),
+            format!("{}{}", n.entry_prefix, "@@auth0spajs@@::app::{api}::read"),
+            format!("{lease}refresh::{{app}}"),
+            format!("{epoch}refresh::{{app}}"),
+            format!("{lease}}}{{"),
+        ] {
+            assert_eq!(hash_tag(&key), Some(ns), "{key}");
+        }
+        // Entries, index, leases and epochs never share a key name.
+        let prefixes = [n.index_key.clone(), n.entry_prefix, lease, epoch];
+        for (i, a) in prefixes.iter().enumerate() {
+            for (j, b) in prefixes.iter().enumerate() {
+                assert!(i == j || !a.starts_with(b.as_str()), "{a} / {b}");
+            }
+        }
     }
 
     fn entry(expires_at: i64, rt: bool) -> Cacheable {

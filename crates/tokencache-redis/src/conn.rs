@@ -292,6 +292,8 @@ mod tests {
     use super::*;
     use tokencache_core::ErrorKind;
 
+    // With the `tls` feature the options have one more field (the CA).
+    #[allow(clippy::needless_update)]
     fn opts() -> ConnectOptions {
         ConnectOptions {
             username: Some("app".into()),

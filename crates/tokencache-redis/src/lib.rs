@@ -17,6 +17,10 @@
 //!   configurable retention.
 //! - **Any codec**: values are stored through a [`ValueCodec`](tokencache_core::ValueCodec)
 //!   (default: the auth0-spa-js JSON), e.g. an encrypting one.
+//! - **Many writers, one store**: [`Cache::update`](tokencache_core::Cache::update) is
+//!   atomic per key across processes and servers (a compare-and-set script, retried), and
+//!   [`RedisLock`] is the namespace's refresh lock: one lease key per lock name, epochs that
+//!   grow, compare-and-release, and fenced updates that a former holder can no longer make.
 //! - **Bounded and self-healing**: timeouts on connect and on every operation; a lost
 //!   server gives temporary `Unavailable` errors until it is back.
 //!
@@ -47,13 +51,16 @@
 mod cache;
 mod conn;
 mod error;
+mod lease;
 mod scripts;
+mod update;
 
 pub use cache::{
     RedisCache, RedisCacheBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_EXPIRY_GRACE,
 };
 pub use conn::RedisConnection;
+pub use lease::RedisLock;
 /// The redis-rs crate this backend is built on, for raw commands on
 /// [`RedisCache::connection`].
 pub use redis;

@@ -70,6 +70,10 @@ impl Fixture for Redis {
 async fn behaviours(target: Target) {
     for prefix in [DEFAULT_PREFIX, CUSTOM_PREFIX] {
         let suite = Suite::new(Redis::new(target).await).prefix(prefix);
+        // The atomic-update and lease checks return at once for caches without atomic
+        // updates or a lock of their own: these must run.
+        let base = &suite.fixture().base;
+        assert!(base.atomic_updates() && base.refresh_lock().is_some());
         suite.assert_all().await;
         assert!(suite.fixture().made.lock().unwrap().is_empty());
     }

@@ -34,6 +34,7 @@ use crate::Subject;
 mod atomic;
 mod cache_contract;
 mod concurrency;
+mod lease;
 mod lookup;
 mod manifest;
 mod writes;
@@ -41,6 +42,7 @@ mod writes;
 pub use atomic::*;
 pub use cache_contract::*;
 pub use concurrency::*;
+pub use lease::*;
 pub use lookup::*;
 pub use manifest::*;
 pub use writes::*;
@@ -105,6 +107,10 @@ all_checks!(
     improvement_no_lost_updates_under_concurrency,
     atomic_update_loses_no_increment,
     atomic_newer_refresh_token_survives_two_managers,
+    lease_is_exclusive_until_released,
+    lease_expires_and_a_stale_holder_changes_nothing,
+    lease_fence_lost_writes_nothing,
+    lease_is_not_an_entry,
     invalid_key_parts_are_rejected,
     manifest_is_deleted_when_empty,
     manager_over_non_listing_cache_needs_client_id,
