@@ -2,17 +2,10 @@
 //! strings (`CacheKey::from_key`), the stored JSON (`Cacheable::from_json`, `JsonCodec`,
 //! `decode_or_miss`) — never panic and give a valid value or a typed error.
 //!
-//! 256 cases per property by default; `TOKENCACHE_FUZZ_CASES=100000` runs more.
+//! 256 cases per property by default (proptest's own); `PROPTEST_CASES=100000` runs more.
 
 use proptest::prelude::*;
 use tokencache_core::{decode_or_miss, CacheKey, Cacheable, ErrorKind, JsonCodec, ValueCodec};
-
-fn cases() -> u32 {
-    std::env::var("TOKENCACHE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
 
 /// Valid stored JSON written by auth0-spa-js (the golden fixtures), as seeds to mutate.
 const SEEDS: [&str; 5] = [
@@ -143,7 +136,7 @@ fn check_key(s: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn arbitrary_bytes_decode_or_fail_typed(bytes in prop::collection::vec(any::<u8>(), 0..512)) {

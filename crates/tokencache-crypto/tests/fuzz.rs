@@ -2,7 +2,7 @@
 //! layer — `EncryptedCodec::decode`/`recode`, the base64 text layer (`TextCodec`), key
 //! parsing — never panic, never yield data that was not written, and give a typed error.
 //!
-//! 256 cases per property by default; `TOKENCACHE_FUZZ_CASES=100000` runs more.
+//! 256 cases per property by default (proptest's own); `PROPTEST_CASES=100000` runs more.
 
 use std::sync::{Arc, OnceLock};
 
@@ -12,13 +12,6 @@ use tokencache_core::{
     WrappedCacheEntry, TEXT_MARKER,
 };
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
-
-fn cases() -> u32 {
-    std::env::var("TOKENCACHE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
 
 const KEY: &str = "@@auth0spajs@@::client::https://api::openid read";
 
@@ -163,7 +156,7 @@ fn base64_of(bytes: &[u8]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn arbitrary_bytes_are_integrity_errors(bytes in prop::collection::vec(any::<u8>(), 0..256)) {

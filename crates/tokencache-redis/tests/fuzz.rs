@@ -4,7 +4,7 @@
 //! and the cluster, without a panic, as a valid value, a miss or a typed error. A plaintext
 //! cache sees a miss or the JSON's value; an encrypted one an integrity error.
 //!
-//! 256 cases per property by default; `TOKENCACHE_FUZZ_CASES=100000` runs more.
+//! 256 cases per property by default (proptest's own); `PROPTEST_CASES=100000` runs more.
 
 mod common;
 
@@ -16,13 +16,6 @@ use tokencache_core::{Cache, Cacheable, ErrorKind};
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache_redis::redis;
 use tokencache_redis::RedisCache;
-
-fn cases() -> u32 {
-    std::env::var("TOKENCACHE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
 
 /// What a test writes where the cache keeps an entry.
 #[derive(Debug, Clone)]
@@ -168,7 +161,7 @@ async fn check_listing(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn arbitrary_stored_data_reads_as_a_value_a_miss_or_a_typed_error(

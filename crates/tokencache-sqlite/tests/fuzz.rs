@@ -4,7 +4,7 @@
 //! as a valid value, a miss or a typed error. A plaintext cache sees a miss or the JSON's
 //! value; an encrypted one an integrity error.
 //!
-//! 256 cases per property by default; `TOKENCACHE_FUZZ_CASES=100000` runs more.
+//! 256 cases per property by default (proptest's own); `PROPTEST_CASES=100000` runs more.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,13 +15,6 @@ use rusqlite::Connection;
 use tokencache_core::{Cache, Cacheable, ErrorKind, JsonCodec};
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache_sqlite::SqliteCache;
-
-fn cases() -> u32 {
-    std::env::var("TOKENCACHE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
 
 /// A stored SQLite value of any type but NULL (the column is `NOT NULL`).
 fn sql_value() -> impl Strategy<Value = Value> {
@@ -190,7 +183,7 @@ fn check(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn arbitrary_rows_read_as_values_misses_or_typed_errors(
