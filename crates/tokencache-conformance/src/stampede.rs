@@ -332,7 +332,12 @@ where
     }
 }
 
-/// The assertions every backend makes of a stampede of `rounds` rounds.
+/// The assertions every backend makes of a stampede of `rounds` rounds: every call
+/// answered with the one access token of its round, and the provider was called exactly
+/// once per new token (once per expiry), with no reuse detected. A round normally finds
+/// the last token expired; on a machine so loaded that a refresh ended late, a round may
+/// still find it valid and hand it out again without a call, which the count allows for
+/// (at least `rounds - 2` refreshes are required).
 pub fn assert_one_refresh_per_round(outcome: &StampedeOutcome, rounds: u64, calls: usize) {
     assert!(
         outcome.errors.is_empty(),
@@ -341,19 +346,28 @@ pub fn assert_one_refresh_per_round(outcome: &StampedeOutcome, rounds: u64, call
     );
     assert_eq!(outcome.answers, calls, "every call answered");
     assert_eq!(outcome.stats.reuse_detections, 0, "{:?}", outcome.stats);
-    assert_eq!(
-        outcome.stats.calls, rounds,
-        "one refresh per round: {:?}",
-        outcome.stats
-    );
     assert_eq!(outcome.tokens_per_round.len() as u64, rounds);
+    let mut distinct = HashSet::new();
     for (round, tokens) in &outcome.tokens_per_round {
         assert_eq!(tokens.len(), 1, "round {round}: {tokens:?}");
         assert!(
             !tokens.contains("at-seed"),
             "round {round} got the expired token"
         );
+        distinct.extend(tokens.iter().cloned());
     }
+    assert_eq!(
+        outcome.stats.calls,
+        distinct.len() as u64,
+        "one refresh per new token: {:?}",
+        outcome.stats
+    );
+    assert_eq!(outcome.stats.successes, outcome.stats.calls);
+    assert!(
+        outcome.stats.calls + 2 >= rounds,
+        "too few expiries to show anything: {:?}",
+        outcome.stats
+    );
 }
 
 /// The assertions every backend makes of the killed-holder test.
