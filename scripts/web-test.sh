@@ -103,6 +103,15 @@ set -e
 [ "$STATUS" -eq 0 ] || die "tokencache-memory browser tests exited with $STATUS"
 grep -q "Running headless tests in Chrome" "$LOG" || die "tokencache-memory: no test ran in Chromium"
 
+# ---------------------------------------------------------------------------------------
+# 5c. Three tabs x 20 tasks -> one refresh call: tabs of one origin (one localStorage, one
+#     set of Web Locks) refreshing through CacheManager::get_or_refresh against a mock
+#     identity provider over fetch, and a holder tab closed mid-refresh. Its own script,
+#     which installs what it needs (playwright-core, wasm-bindgen-cli) and never skips.
+say "three tabs, one refresh call (scripts/tabs-test.sh)"
+"$ROOT/scripts/tabs-test.sh" || die "scripts/tabs-test.sh failed"
+# ---------------------------------------------------------------------------------------
+
 # 6. The benchmark (a release build; figures on the BENCHMARK lines).
 if [ "$BENCH" -eq 1 ]; then
   say "benchmark (release build)"

@@ -40,6 +40,11 @@
 //! (`tests/auth0.rs`), and the benchmark against auth0-spa-js's `LocalStorageCache`
 //! (`tests/bench.rs`).
 //!
+//! `scripts/tabs-test.sh` runs the three-tab test (`tests/tabs.rs`, with the page module
+//! `examples/tabs.rs`): three tabs of one origin in headless Chromium, 20 concurrent
+//! `CacheManager::get_or_refresh` calls in each, make one refresh call to a mock identity
+//! provider; a lease holder closed mid-refresh hands the refresh on.
+//!
 //! auth0-spa-js is not vendored: its self-contained ES module build is imported at run time
 //! by `tests/support/auth0.js` from `/js/node_modules/...`, which wasm-bindgen-test-runner's
 //! server serves from the crate directory (the runner's working directory under cargo).
