@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokencache_core::{Cache, CacheManager, Clock, Result, SystemClock};
+use tokencache_core::{Cache, CacheManager, Clock, RefreshPolicy, Result, SystemClock};
 
 use crate::CacheLocation;
 
@@ -40,6 +40,7 @@ pub struct ManagerBuilder {
     client_id: Option<String>,
     prefix: Option<String>,
     clock: Option<Arc<dyn Clock>>,
+    refresh_policy: Option<RefreshPolicy>,
 }
 
 impl fmt::Debug for ManagerBuilder {
@@ -90,6 +91,14 @@ impl ManagerBuilder {
         self
     }
 
+    /// The timing of [`CacheManager::get_or_refresh`] (default
+    /// [`RefreshPolicy::default`]), checked by `build`. The refresh lock is always the
+    /// cache's own: an SQLite lease table, Redis keys, Web Locks, or in-process for memory.
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.refresh_policy = Some(policy);
+        self
+    }
+
     /// The cache this builder would use: yours, else the location's, else the default
     /// location's.
     pub async fn open_cache(&self) -> Result<Arc<dyn Cache>> {
@@ -120,6 +129,9 @@ impl ManagerBuilder {
         }
         if let Some(p) = self.prefix {
             b = b.prefix(p);
+        }
+        if let Some(policy) = self.refresh_policy {
+            b = b.refresh_policy(policy);
         }
         b.build()
     }

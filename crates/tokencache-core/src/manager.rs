@@ -280,6 +280,17 @@ impl CacheManager {
         &*self.cache
     }
 
+    /// The lock [`CacheManager::get_or_refresh`] runs refreshes under: the cache's own
+    /// unless the builder was given another.
+    pub fn refresh_lock(&self) -> &Arc<dyn RefreshLock> {
+        &self.lock
+    }
+
+    /// The timing of refreshes.
+    pub fn refresh_policy(&self) -> RefreshPolicy {
+        self.refresh_policy
+    }
+
     /// The key prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix

@@ -39,11 +39,11 @@ use crate::cache::{Fence, Update, Updated};
 use crate::error::{BoxError, Error, Result};
 use crate::key::{CacheKey, SEPARATOR};
 use crate::lock::{Lease, TryAcquire};
-#[cfg(doc)]
-use crate::{error::ErrorKind, lock::RefreshLock};
 use crate::manager::{CacheManager, GetOptions};
 use crate::redact::Redacted;
 use crate::stored::{CacheEntry, Cacheable, EntryBody, WrappedCacheEntry};
+#[cfg(doc)]
+use crate::{error::ErrorKind, lock::RefreshLock};
 
 /// What a refresh function is asked to exchange.
 #[derive(Clone, PartialEq, Eq)]
