@@ -10,12 +10,34 @@ export CARGO_TERM_COLOR=never
 export CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_DEV_STRIP=debuginfo
 START=$SECONDS
 step() {
-  printf '\n==> %s  [%d s; %s free]\n' "$*" "$((SECONDS - START))" \
-    "$(df -h --output=avail . | tail -1 | tr -d ' ')" >&2
+  printf '\n==> %s  [%d s; %s free; target %s]\n' "$*" "$((SECONDS - START))" \
+    "$(df -h --output=avail . | tail -1 | tr -d ' ')" \
+    "$(du -sh target 2>/dev/null | cut -f1 || echo 0)" >&2
 }
 
 step "setup"
 scripts/setup.sh
+
+# The build files of the Tauri step and the keychain step's Secret Service come from Debian
+# (about 140 packages): fetched and installed in the background while the Rust steps build,
+# and waited for before those steps (which still check, and install what is missing).
+APT_LOG="$(mktemp)"
+APT_PID=""
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends libgtk-3-dev libwebkit2gtk-4.1-dev \
+      || { apt-get update -qq && apt-get install -y -qq --no-install-recommends libgtk-3-dev libwebkit2gtk-4.1-dev; }
+    apt-get install -y -qq gnome-keyring dbus dbus-x11 libdbus-1-dev pkg-config
+  ) >"$APT_LOG" 2>&1 &
+  APT_PID=$!
+fi
+wait_for_apt() {
+  if [ -n "$APT_PID" ]; then
+    wait "$APT_PID" || { echo "background apt-get failed; the step installs what it needs:" >&2; tail -20 "$APT_LOG" >&2; }
+    APT_PID=""
+  fi
+}
 
 step "rustfmt"
 cargo fmt --all -- --check
@@ -47,6 +69,10 @@ scripts/redis.sh bash -c 'cargo test --workspace --exclude tauri-plugin-tokencac
 step "a fresh clone of HEAD in an empty folder: no path outside the repository, CLI and differential tests pass"
 scripts/clone-test.sh
 
+# The native test executables are not needed any more (the libraries they link stay, so
+# nothing is rebuilt): gigabytes that a small CI disk wants back.
+find target/debug/deps -maxdepth 1 -type f -executable ! -name '*.so' -delete 2>/dev/null || true
+
 step "JavaScript: our auth0-spa-js harness (node --test)"
 (cd tools/auth0-spa-js && npm ci --no-audit --no-fund --loglevel=error && node --test)
 
@@ -60,6 +86,7 @@ step "bridge end to end: the real auth0-spa-js in headless Chromium, tokens in n
 scripts/e2e-test.sh
 
 step "Tauri plugin (mock runtime; installs GTK/WebKitGTK build files from Debian)"
+wait_for_apt
 scripts/tauri-test.sh
 
 step "key sources: the OS keychain (a real GNOME Keyring over D-Bus), key files"
