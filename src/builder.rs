@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokencache_core::{Cache, CacheManager, Clock, Result, SystemClock};
+use tokencache_core::{
+    Cache, CacheManager, Clock, RefreshLock, RefreshPolicy, Result, SystemClock,
+};
 
 use crate::CacheLocation;
 
@@ -40,6 +42,8 @@ pub struct ManagerBuilder {
     client_id: Option<String>,
     prefix: Option<String>,
     clock: Option<Arc<dyn Clock>>,
+    refresh_policy: Option<RefreshPolicy>,
+    refresh_lock: Option<Arc<dyn RefreshLock>>,
 }
 
 impl fmt::Debug for ManagerBuilder {
@@ -49,6 +53,8 @@ impl fmt::Debug for ManagerBuilder {
             .field("custom_cache", &self.cache.is_some())
             .field("client_id", &self.client_id)
             .field("prefix", &self.prefix)
+            .field("refresh_policy", &self.refresh_policy)
+            .field("custom_refresh_lock", &self.refresh_lock.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +96,21 @@ impl ManagerBuilder {
         self
     }
 
+    /// The timing of [`CacheManager::get_or_refresh`]'s refreshes (default:
+    /// [`RefreshPolicy::default`]); `build` checks it. Set the provider's reuse interval
+    /// here: see [`tokencache_core::refresh`] for how to size the lease against it.
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.refresh_policy = Some(policy);
+        self
+    }
+
+    /// The lock refreshes run under (default: the cache's own, shared by every process,
+    /// server or tab on the store; else one of this process).
+    pub fn refresh_lock(mut self, lock: Arc<dyn RefreshLock>) -> Self {
+        self.refresh_lock = Some(lock);
+        self
+    }
+
     /// The cache this builder would use: yours, else the location's, else the default
     /// location's.
     pub async fn open_cache(&self) -> Result<Arc<dyn Cache>> {
@@ -120,6 +141,12 @@ impl ManagerBuilder {
         }
         if let Some(p) = self.prefix {
             b = b.prefix(p);
+        }
+        if let Some(policy) = self.refresh_policy {
+            b = b.refresh_policy(policy);
+        }
+        if let Some(lock) = self.refresh_lock {
+            b = b.refresh_lock(lock);
         }
         b.build()
     }
