@@ -1,4 +1,4 @@
-//! The [`oauth2`](::oauth2) crate's token responses as cache entries, and its token
+//! The [`oauth2`] crate's token responses as cache entries, and its token
 //! errors as refresh errors (feature `oauth2`).
 //!
 //! A token endpoint's answer says nothing of the client that asked, the audience it asked
@@ -6,7 +6,7 @@
 //! the answer into the [`CacheEntry`] that [`CacheManager::set`](crate::CacheManager::set)
 //! stores and a refresh function of
 //! [`CacheManager::get_or_refresh`](crate::CacheManager::get_or_refresh) returns.
-//! [`refresh_error`] sorts an [`oauth2`](::oauth2) request error into the
+//! [`refresh_error`] sorts an [`oauth2`] request error into the
 //! [`RefreshError`] the manager acts on: `invalid_grant` removes the refresh token, a
 //! transient failure writes nothing and can be retried.
 //!
@@ -16,7 +16,6 @@
 //! the one this crate depends on (5.x).
 //!
 //! ```
-//! use std::time::Duration;
 //! use oauth2::basic::BasicTokenResponse;
 //! use tokencache::oauth2::{cache_entry, TokenContext};
 //!

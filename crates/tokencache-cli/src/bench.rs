@@ -510,6 +510,26 @@ fn print_table(rows: &[Row], baseline: Option<&Baseline>) {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn refresh_rows_follow_each_backend_and_stay_out_of_results() {
+        let cache: Arc<dyn tokencache::Cache> = Arc::new(MemoryCache::new());
+        let bar = indicatif::ProgressBar::hidden();
+        let mut rows = Vec::new();
+        run_refresh_workloads("memory", &cache, &RunConfig::quick(), &bar, &mut rows)
+            .await
+            .unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.m.workload.as_str()).collect();
+        assert_eq!(names, ["refresh_lock", "forced_refresh"]);
+        for r in &rows {
+            assert!(matches!(r.m.op, MeasuredOp::Refresh(_)), "{r:?}");
+            assert!(r.m.p50_ns > 0.0 && r.m.p50_ns <= r.m.p99_ns, "{r:?}");
+            assert_eq!(r.auth0_ns, None);
+        }
+        let json = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(json["op"], "refresh_lock");
+        assert_eq!(json["backend"], "memory");
+    }
+
     #[test]
     fn formats() {
         assert_eq!(fmt_ns(523.4), "523 ns");
