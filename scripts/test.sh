@@ -55,6 +55,7 @@ step "wasm32: core, conformance, memory, crypto build for the browser"
 cargo check --locked --target wasm32-unknown-unknown -p tokencache-core -p tokencache-conformance -p tokencache-memory -p tokencache-crypto
 cargo clippy --locked --target wasm32-unknown-unknown -p tokencache-web --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown -p tokencache --no-default-features --features memory,web,crypto -- -D warnings
+cargo clippy --locked --target wasm32-unknown-unknown --example oauth2_refresh --no-default-features --features oauth2,web,memory -- -D warnings
 
 step "packaging: every publishable crate packs as crates.io would take it"
 cargo package --workspace --locked --no-verify --allow-dirty --exclude tokencache-benches >/dev/null
@@ -64,7 +65,9 @@ scripts/redis.sh bash -c 'cargo test --workspace --exclude tauri-plugin-tokencac
   cargo test -p tokencache --features sqlite,redis,tls --locked --test conformance &&
   cargo run --locked --quiet --example memory &&
   cargo run --locked --quiet --example sqlite --features sqlite &&
-  cargo run --locked --quiet --example redis --features redis,tls'
+  cargo run --locked --quiet --example redis --features redis,tls &&
+  cargo test -p tokencache --features oauth2 --locked &&
+  cargo run --locked --quiet --example oauth2_refresh --features oauth2'
 
 step "a fresh clone of HEAD in an empty folder: no path outside the repository, CLI and differential tests pass"
 scripts/clone-test.sh

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokencache_core::{Cache, CacheManager, Clock, RefreshPolicy, Result, SystemClock};
+use tokencache_core::{
+    Cache, CacheManager, Clock, RefreshLock, RefreshPolicy, Result, SystemClock,
+};
 
 use crate::CacheLocation;
 
@@ -41,6 +43,7 @@ pub struct ManagerBuilder {
     prefix: Option<String>,
     clock: Option<Arc<dyn Clock>>,
     refresh_policy: Option<RefreshPolicy>,
+    refresh_lock: Option<Arc<dyn RefreshLock>>,
 }
 
 impl fmt::Debug for ManagerBuilder {
@@ -50,6 +53,8 @@ impl fmt::Debug for ManagerBuilder {
             .field("custom_cache", &self.cache.is_some())
             .field("client_id", &self.client_id)
             .field("prefix", &self.prefix)
+            .field("refresh_policy", &self.refresh_policy)
+            .field("custom_refresh_lock", &self.refresh_lock.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -91,11 +96,18 @@ impl ManagerBuilder {
         self
     }
 
-    /// The timing of [`CacheManager::get_or_refresh`] (default
-    /// [`RefreshPolicy::default`]), checked by `build`. The refresh lock is always the
-    /// cache's own: an SQLite lease table, Redis keys, Web Locks, or in-process for memory.
+    /// The timing of [`CacheManager::get_or_refresh`]'s refreshes (default:
+    /// [`RefreshPolicy::default`]); `build` checks it. Set the provider's reuse interval
+    /// here: see [`tokencache_core::refresh`] for how to size the lease against it.
     pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
         self.refresh_policy = Some(policy);
+        self
+    }
+
+    /// The lock refreshes run under (default: the cache's own, shared by every process,
+    /// server or tab on the store; else one of this process).
+    pub fn refresh_lock(mut self, lock: Arc<dyn RefreshLock>) -> Self {
+        self.refresh_lock = Some(lock);
         self
     }
 
@@ -132,6 +144,9 @@ impl ManagerBuilder {
         }
         if let Some(policy) = self.refresh_policy {
             b = b.refresh_policy(policy);
+        }
+        if let Some(lock) = self.refresh_lock {
+            b = b.refresh_lock(lock);
         }
         b.build()
     }

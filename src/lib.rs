@@ -9,6 +9,8 @@ mod builder;
 #[cfg(feature = "crypto")]
 mod keys;
 mod location;
+#[cfg(feature = "oauth2")]
+pub mod oauth2;
 
 pub use tokencache_core::*;
 

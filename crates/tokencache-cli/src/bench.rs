@@ -1,5 +1,6 @@
 //! `tokencache bench`: the workloads of `tokencache-workloads` on one or more backends,
-//! optionally beside auth0-spa-js's numbers from the same session.
+//! optionally beside auth0-spa-js's numbers from the same session, and the refresh
+//! workloads (the refresh lock, a forced refresh) on each backend.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,9 @@ use serde::Serialize;
 use tokencache::crypto::{DataKey, KeyRing};
 use tokencache::memory::MemoryCache;
 use tokencache::{CacheLocation, Error, ErrorKind, KeySource, Result, SystemClock, KEY_ENV};
-use tokencache_workloads::{Measurement, RunConfig, Workload, SUBSET_SIZES};
+use tokencache_workloads::{
+    run_refresh, MeasuredOp, Measurement, RefreshOp, RunConfig, Workload, SUBSET_SIZES,
+};
 
 use crate::auth0::{self, Baseline, Report as Auth0Report};
 use extra::{memory_bytes_per_entry, Filler, MemoryFootprint};
@@ -115,7 +118,11 @@ pub(crate) struct Row {
 
 #[derive(Debug, Serialize)]
 struct Report<'a> {
-    results: &'a [Row],
+    /// The standard workloads.
+    results: Vec<&'a Row>,
+    /// The refresh workloads (`refresh_lock`, `forced_refresh`), which auth0-spa-js has no
+    /// counterpart of.
+    refresh: Vec<&'a Row>,
     skipped: &'a [String],
     auth0: Option<&'a Auth0Report>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,7 +194,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let auth0_steps = u64::from(auth0_dir.is_some());
     let bar = progress(
         args.quiet,
-        (locations.len() * workloads.len()) as u64 + auth0_steps,
+        (locations.len() * (workloads.len() + RefreshOp::ALL.len())) as u64 + auth0_steps,
     );
     let cfg = args.config();
 
@@ -273,8 +280,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
 
     if args.json {
+        let (refresh, results): (Vec<&Row>, Vec<&Row>) = rows
+            .iter()
+            .partition(|r| matches!(r.m.op, MeasuredOp::Refresh(_)));
         let report = Report {
-            results: &rows,
+            results,
+            refresh,
             skipped: &skipped,
             auth0: baseline.as_ref().map(|b| &b.report),
             memory_footprint: footprint,
@@ -330,7 +341,7 @@ async fn run_locations(
                 tracing::warn!(backend, error = %e, "skipping a backend that cannot be reached");
                 bar.suspend(|| eprintln!("note: skipping {backend}: {e}"));
                 skipped.push(backend.to_owned());
-                bar.inc(workloads.len() as u64);
+                bar.inc((workloads.len() + RefreshOp::ALL.len()) as u64);
                 continue;
             }
             Err(e) => return Err(e),
@@ -372,11 +383,37 @@ async fn run_locations(
             });
             bar.inc(1);
         }
+        if result.is_ok() {
+            result = run_refresh_workloads(backend, &cache, cfg, bar, rows).await;
+        }
         if let Some(mut f) = filler {
             bar.set_message("redis: removing the unrelated keys");
             f.clean(args.redis_unrelated)?;
         }
         result?;
+    }
+    Ok(())
+}
+
+/// Runs the refresh workloads on `cache` (the lock the manager would use for it),
+/// appending to `rows`.
+async fn run_refresh_workloads(
+    backend: &'static str,
+    cache: &Arc<dyn tokencache::Cache>,
+    cfg: &RunConfig,
+    bar: &indicatif::ProgressBar,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    for op in RefreshOp::ALL {
+        bar.set_message(format!("{backend} {}", op.as_str()));
+        let m = run_refresh(cache.clone(), op, cfg).await?;
+        rows.push(Row {
+            backend,
+            m,
+            auth0_ns: None,
+            speedup_vs_auth0: None,
+        });
+        bar.inc(1);
     }
     Ok(())
 }
@@ -472,6 +509,26 @@ fn print_table(rows: &[Row], baseline: Option<&Baseline>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn refresh_rows_follow_each_backend_and_stay_out_of_results() {
+        let cache: Arc<dyn tokencache::Cache> = Arc::new(MemoryCache::new());
+        let bar = indicatif::ProgressBar::hidden();
+        let mut rows = Vec::new();
+        run_refresh_workloads("memory", &cache, &RunConfig::quick(), &bar, &mut rows)
+            .await
+            .unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.m.workload.as_str()).collect();
+        assert_eq!(names, ["refresh_lock", "forced_refresh"]);
+        for r in &rows {
+            assert!(matches!(r.m.op, MeasuredOp::Refresh(_)), "{r:?}");
+            assert!(r.m.p50_ns > 0.0 && r.m.p50_ns <= r.m.p99_ns, "{r:?}");
+            assert_eq!(r.auth0_ns, None);
+        }
+        let json = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(json["op"], "refresh_lock");
+        assert_eq!(json["backend"], "memory");
+    }
 
     #[test]
     fn formats() {

@@ -324,7 +324,7 @@ mod tests {
             backend,
             m: Measurement {
                 workload,
-                op,
+                op: op.into(),
                 others,
                 iterations: 10,
                 ops_per_sec: 1e9 / ns,

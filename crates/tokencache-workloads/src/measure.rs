@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokencache_core::{Cache, Result};
 
+use crate::refresh::{PreparedRefresh, RefreshOp};
 use crate::workload::{Op, Prepared, Workload};
 
 /// How long [`run`] measures.
@@ -49,13 +50,53 @@ impl Default for RunConfig {
     }
 }
 
-/// What [`run`] measured for one workload.
+/// The operation a [`Measurement`] timed: one of the standard set or a refresh
+/// workload. It serializes as the operation's name (`exact_hit`, `refresh_lock`) and
+/// compares equal to the [`Op`] it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum MeasuredOp {
+    /// An operation of the standard set ([`run`]).
+    Cache(Op),
+    /// A refresh workload ([`run_refresh`]).
+    Refresh(RefreshOp),
+}
+
+impl MeasuredOp {
+    /// The operation's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeasuredOp::Cache(op) => op.as_str(),
+            MeasuredOp::Refresh(op) => op.as_str(),
+        }
+    }
+}
+
+impl From<Op> for MeasuredOp {
+    fn from(op: Op) -> Self {
+        MeasuredOp::Cache(op)
+    }
+}
+
+impl From<RefreshOp> for MeasuredOp {
+    fn from(op: RefreshOp) -> Self {
+        MeasuredOp::Refresh(op)
+    }
+}
+
+impl PartialEq<Op> for MeasuredOp {
+    fn eq(&self, other: &Op) -> bool {
+        *self == MeasuredOp::Cache(*other)
+    }
+}
+
+/// What [`run`] or [`run_refresh`] measured for one workload.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Measurement {
-    /// The workload's name ([`Workload::name`]).
+    /// The workload's name ([`Workload::name`], [`RefreshOp::as_str`]).
     pub workload: String,
     /// The operation.
-    pub op: Op,
+    pub op: MeasuredOp,
     /// The number of other keys present.
     pub others: usize,
     /// Timed iterations of the latency pass.
@@ -93,12 +134,80 @@ pub async fn run(cache: Arc<dyn Cache>, w: &Workload, cfg: &RunConfig) -> Result
     Ok(m)
 }
 
+/// Runs the refresh workload `op` on `cache` and measures it as [`run`] does: a warm-up,
+/// a latency pass (p50, p99) and a throughput pass. The benchmark client's keys are
+/// removed before and after.
+pub async fn run_refresh(
+    cache: Arc<dyn Cache>,
+    op: RefreshOp,
+    cfg: &RunConfig,
+) -> Result<Measurement> {
+    let prepared = op.prepare(cache).await?;
+    let result = measure(&prepared, cfg).await;
+    let cleaned = prepared.cleanup().await;
+    let m = result?;
+    cleaned?;
+    Ok(m)
+}
+
+/// What [`measure`] times: a prepared workload of either kind.
+trait Subject {
+    fn name(&self) -> String;
+    fn op(&self) -> MeasuredOp;
+    fn others(&self) -> usize;
+    async fn run_once(&self, i: u64) -> Result<()>;
+    async fn reset(&self) -> Result<()>;
+    async fn check(&self) -> Result<()>;
+}
+
+impl Subject for Prepared {
+    fn name(&self) -> String {
+        self.workload().name()
+    }
+    fn op(&self) -> MeasuredOp {
+        self.workload().op.into()
+    }
+    fn others(&self) -> usize {
+        self.workload().others
+    }
+    async fn run_once(&self, i: u64) -> Result<()> {
+        Prepared::run_once(self, i).await
+    }
+    async fn reset(&self) -> Result<()> {
+        Prepared::reset(self).await
+    }
+    async fn check(&self) -> Result<()> {
+        Prepared::check(self).await
+    }
+}
+
+impl Subject for PreparedRefresh {
+    fn name(&self) -> String {
+        self.op().as_str().to_owned()
+    }
+    fn op(&self) -> MeasuredOp {
+        PreparedRefresh::op(self).into()
+    }
+    fn others(&self) -> usize {
+        0
+    }
+    async fn run_once(&self, i: u64) -> Result<()> {
+        PreparedRefresh::run_once(self, i).await
+    }
+    async fn reset(&self) -> Result<()> {
+        Ok(())
+    }
+    async fn check(&self) -> Result<()> {
+        PreparedRefresh::check(self).await
+    }
+}
+
 /// The number of batches of the throughput pass.
 const THROUGHPUT_BATCHES: u64 = 10;
 
-async fn measure(p: &Prepared, cfg: &RunConfig) -> Result<Measurement> {
-    let w = p.workload();
-    let (warmup, iterations) = if w.op == Op::Clear {
+async fn measure<S: Subject>(p: &S, cfg: &RunConfig) -> Result<Measurement> {
+    let op = p.op();
+    let (warmup, iterations) = if op == Op::Clear {
         (
             cfg.warmup.min(cfg.clear_iterations / 10 + 1),
             cfg.clear_iterations,
@@ -133,7 +242,7 @@ async fn measure(p: &Prepared, cfg: &RunConfig) -> Result<Measurement> {
     // timer); the median batch gives the mean time per operation, as the auth0-spa-js
     // baseline reports the median of its timed runs. The `clear` workload refills the
     // cache between operations, so its mean comes from the latency samples instead.
-    let mean_ns = if w.op == Op::Clear {
+    let mean_ns = if op == Op::Clear {
         samples.iter().map(|&s| s as f64).sum::<f64>() / done as f64
     } else {
         let per_batch = (done / THROUGHPUT_BATCHES).max(1);
@@ -158,9 +267,9 @@ async fn measure(p: &Prepared, cfg: &RunConfig) -> Result<Measurement> {
     samples.sort_unstable();
     let mean_ns = mean_ns.max(1.0);
     Ok(Measurement {
-        workload: w.name(),
-        op: w.op,
-        others: w.others,
+        workload: p.name(),
+        op,
+        others: p.others(),
         iterations: done,
         ops_per_sec: 1e9 / mean_ns,
         mean_ns,
@@ -199,6 +308,26 @@ mod tests {
                 // The manifest is gone, so the client's keys are gone too.
                 let mk = format!("{}::{CLIENT_ID}", tokencache_core::DEFAULT_PREFIX);
                 assert!(cache.get(&mk).await.unwrap().is_none(), "{}", w.name());
+            }
+        });
+    }
+
+    #[test]
+    fn every_refresh_workload_runs_and_leaves_no_key() {
+        futures::executor::block_on(async {
+            let cache = Arc::new(NoListing(MapCache::default()));
+            for op in RefreshOp::ALL {
+                let m = run_refresh(cache.clone(), op, &RunConfig::quick())
+                    .await
+                    .unwrap();
+                assert_eq!(m.workload, op.as_str());
+                assert_eq!(m.op, MeasuredOp::Refresh(op));
+                assert_ne!(m.op, Op::ExactHit);
+                assert_eq!(serde_json::to_value(&m).unwrap()["op"], op.as_str());
+                assert!(m.iterations >= RunConfig::MIN_ITERATIONS, "{m:?}");
+                assert!(m.p50_ns > 0.0 && m.p50_ns <= m.p99_ns, "{m:?}");
+                let mk = format!("{}::{CLIENT_ID}", tokencache_core::DEFAULT_PREFIX);
+                assert!(cache.get(&mk).await.unwrap().is_none(), "{}", op.as_str());
             }
         });
     }
