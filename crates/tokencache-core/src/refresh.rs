@@ -320,6 +320,22 @@ impl CacheManager {
                 return Ok(Arc::clone(body));
             }
         }
+        // The slow path behind a box: the fast path's future stays small.
+        Box::pin(self.refresh_flight(key, opts, first, refresh)).await
+    }
+
+    /// Everything after the fast path: the in-process flight, then the lease.
+    async fn refresh_flight<F, Fut>(
+        &self,
+        key: &CacheKey,
+        opts: RefreshOptions,
+        first: Option<Arc<EntryBody>>,
+        refresh: F,
+    ) -> Result<Arc<EntryBody>>
+    where
+        F: FnOnce(RefreshRequest) -> Fut,
+        Fut: Future<Output = std::result::Result<CacheEntry, RefreshError>>,
+    {
         let seen_rt = first
             .as_ref()
             .and_then(|b| b.refresh_token().map(str::to_owned));
