@@ -45,7 +45,7 @@ cargo fmt --all -- --check
 step "clippy (native, all targets)"
 # The Tauri plugin needs GTK's build files: scripts/tauri-test.sh installs them and checks it.
 cargo clippy --workspace --exclude tauri-plugin-tokencache --all-targets --locked -- -D warnings
-cargo clippy -p tokencache --features sqlite,redis,tls --all-targets --locked -- -D warnings
+cargo clippy -p tokencache --features sqlite,redis,tls,oauth2 --all-targets --locked -- -D warnings
 
 step "rustdoc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --exclude tokencache-web --exclude tauri-plugin-tokencache
@@ -61,13 +61,14 @@ step "packaging: every publishable crate packs as crates.io would take it"
 cargo package --workspace --locked --no-verify --allow-dirty --exclude tokencache-benches >/dev/null
 
 step "native tests and examples (with redis-server and a Redis Cluster started on loopback)"
-scripts/redis.sh bash -c 'cargo test --workspace --exclude tauri-plugin-tokencache --locked &&
-  cargo test -p tokencache --features sqlite,redis,tls --locked --test conformance &&
-  cargo run --locked --quiet --example memory &&
-  cargo run --locked --quiet --example sqlite --features sqlite &&
-  cargo run --locked --quiet --example redis --features redis,tls &&
-  cargo test -p tokencache --features oauth2 --locked &&
-  cargo run --locked --quiet --example oauth2_refresh --features oauth2'
+# The facade's own tests and examples run with every native feature at once: one build.
+ALL="sqlite,redis,tls,oauth2"
+scripts/redis.sh bash -c "cargo test --workspace --exclude tauri-plugin-tokencache --locked &&
+  cargo test -p tokencache --features $ALL --locked &&
+  cargo run --locked --quiet --features $ALL --example memory &&
+  cargo run --locked --quiet --features $ALL --example sqlite &&
+  cargo run --locked --quiet --features $ALL --example redis &&
+  cargo run --locked --quiet --features $ALL --example oauth2_refresh"
 
 step "a fresh clone of HEAD in an empty folder: no path outside the repository, CLI and differential tests pass"
 scripts/clone-test.sh
