@@ -47,21 +47,25 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
 mod builder;
 mod cache;
 mod error;
+mod inline;
 mod keycheck;
 mod lease;
 mod maintenance;
 mod pool;
 mod rows;
 mod schema;
+mod stats;
 mod update;
 mod workers;
 
 pub use builder::{SqliteCacheBuilder, Synchronous, MAX_BUSY_TIMEOUT};
 pub use cache::SqliteCache;
 pub use schema::SCHEMA_VERSION;
+pub use stats::SqliteStats;
 
 /// The examples of this crate's README.md, compiled and run as doctests.
 #[cfg(doctest)]
