@@ -51,7 +51,8 @@ use crate::workers::Workers;
 ///   key, housekeeping) runs on the cache's own threads ([`SqliteCacheBuilder::threads`]),
 ///   fed by a channel, never on the async executor; the futures only wait for the answer,
 ///   so any executor works. The threads stop when the last clone of the cache is dropped.
-///   Values are encrypted and decrypted on the calling task (microseconds).
+///   Values are encrypted on the calling task, and decrypted where they were read
+///   (microseconds either way).
 /// - [`SqliteCache::stats`] counts where reads ran and how writes were grouped.
 ///
 /// ```
@@ -131,7 +132,8 @@ impl SqliteCache {
     /// What this cache (and its clones) did since it was opened: where its reads ran and
     /// how its writes were grouped into transactions.
     pub fn stats(&self) -> SqliteStats {
-        self.inner.stats.snapshot()
+        let pauses = self.inner.conns.inline().map_or(0, |i| i.pauses());
+        self.inner.stats.snapshot(pauses)
     }
 
     /// The database file.

@@ -46,7 +46,9 @@ pub(crate) const INLINE_BUDGET: Duration = Duration::from_micros(50);
 
 /// An inline read that took longer than this pauses the inline path (see [`PAUSE`]): the
 /// disk or the locks of the file are slow right now.
-pub(crate) const SLOW_READ: Duration = Duration::from_millis(2);
+/// Far above a read's few microseconds, and above the scheduling delays of a loaded machine
+/// most of the time (a pause sends reads to the workers for nothing then).
+pub(crate) const SLOW_READ: Duration = Duration::from_millis(20);
 
 /// How long every read goes to the workers after a [`SLOW_READ`].
 pub(crate) const PAUSE: Duration = Duration::from_secs(1);
@@ -70,6 +72,8 @@ pub(crate) struct InlineReaders {
     epoch: Instant,
     /// Until when every read goes to the workers (after a [`SLOW_READ`]); 0: not paused.
     paused_until: AtomicU64,
+    /// How many times a slow read paused the inline path.
+    pauses: AtomicU64,
 }
 
 struct Slot {
@@ -90,7 +94,13 @@ impl InlineReaders {
             slots,
             epoch,
             paused_until: AtomicU64::new(0),
+            pauses: AtomicU64::new(0),
         })
+    }
+
+    /// How many times a slow read paused the inline path.
+    pub(crate) fn pauses(&self) -> u64 {
+        self.pauses.load(Ordering::Relaxed)
     }
 
     /// Runs `f` on a free inline connection, under [`INLINE_BUDGET`]. `None` when the
@@ -122,6 +132,7 @@ impl InlineReaders {
             let until = nanos_since(self.epoch)
                 .saturating_add(u64::try_from(PAUSE.as_nanos()).unwrap_or(u64::MAX));
             self.paused_until.fetch_max(until, Ordering::Relaxed);
+            self.pauses.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 took = ?took,
                 "a read on the calling task was slow; reads go to the worker threads for a while"
@@ -241,6 +252,7 @@ mod tests {
             one(c)
         });
         assert_eq!(slow, Some(1), "a slow read still answers");
+        assert_eq!(r.pauses(), 1);
         let called = Cell::new(false);
         let paused = r.try_read(|c| {
             called.set(true);
@@ -249,6 +261,7 @@ mod tests {
         assert_eq!(paused, None);
         assert!(!called.get());
         assert!(r.paused_until.load(Ordering::Relaxed) > nanos_since(r.epoch));
+        assert_eq!(r.pauses(), 1);
         r.paused_until.store(0, Ordering::Relaxed);
         assert_eq!(r.try_read(one), Some(1));
     }

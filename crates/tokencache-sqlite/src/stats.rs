@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// - `get` and `keys_with_prefix` run on the calling task when they can (`inline_reads`),
 ///   else on the cache's threads (`worker_reads`): inline reads are off, every inline
-///   connection was in use, or the read met a lock or its time bound.
+///   connection was in use, the read met a lock or its time bound, or the inline path
+///   was paused after a slow read (`inline_pauses`).
 /// - `set`, `remove` and `remove_many` are queued (`queued_writes`) and committed in
 ///   groups (`batches`: one transaction each); `batch_retries` counts the groups that
 ///   failed as a whole and were redone one transaction per write.
@@ -19,6 +20,9 @@ pub struct SqliteStats {
     pub inline_reads: u64,
     /// Reads answered by the cache's threads.
     pub worker_reads: u64,
+    /// How many times a slow inline read (the disk, or a lock SQLite waited for on its
+    /// own) sent every read to the cache's threads for a second.
+    pub inline_pauses: u64,
     /// Writes that went through the group-commit queue.
     pub queued_writes: u64,
     /// Transactions that committed queued writes (or tried to: a group whose write lock
@@ -62,11 +66,13 @@ impl Counters {
         self.batch_retries.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self) -> SqliteStats {
+    /// The counts, with `inline_pauses` as the inline readers count them.
+    pub(crate) fn snapshot(&self, inline_pauses: u64) -> SqliteStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         SqliteStats {
             inline_reads: get(&self.inline_reads),
             worker_reads: get(&self.worker_reads),
+            inline_pauses,
             queued_writes: get(&self.queued_writes),
             batches: get(&self.batches),
             batch_retries: get(&self.batch_retries),
