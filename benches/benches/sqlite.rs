@@ -3,12 +3,23 @@
 //! a table of the same shape in the same file, with the same settings, in the same run:
 //!
 //! - `sqlite/exact_hit`: `raw_rusqlite_read` of a blob as large as the encrypted value, on
-//!   the calling thread and in `spawn_blocking` (our reads leave the executor too), vs
-//!   `manager`;
+//!   the calling thread and in `spawn_blocking`, and `raw_rusqlite_read_decrypt` (the
+//!   read on the calling thread, then the decryption and decoding of the value: the floor
+//!   of an encrypted read), vs `manager`;
 //! - `sqlite/set`: `raw_rusqlite_upsert` of fresh bytes of that size (as encryption makes
-//!   fresh bytes every time), on the calling thread and in `spawn_blocking`, vs `manager`;
+//!   fresh bytes every time), on the calling thread and in `spawn_blocking`, vs `cache`
+//!   (`SqliteCache::set` of the entry) and `manager`;
 //! - `sqlite/subset_N`, `sqlite/miss_N`, `sqlite/clear_N`: `manager`;
-//! - `sqlite/keys_with_prefix`: one client's 10 keys among 1,000 and among 100,000 rows.
+//! - `sqlite/keys_with_prefix`: one client's 10 keys among 1,000 and among 100,000 rows;
+//! - `sqlite/subset_vs_exact`: `exact/N` and `subset/N` through `CacheManager::get` with
+//!   N = 10, 1,000, 100,000 other encrypted entries of the client (written straight into
+//!   the table: 100,000 `set`s would take 100,000 fsyncs);
+//! - `sqlite/set_interleaved`: `raw_rusqlite_upsert` and `cache` (`SqliteCache::set`), each
+//!   timed while the other runs untimed between its iterations, so that both see the same
+//!   file, WAL and checkpoint pattern (fsync times drift a lot on a shared disk);
+//! - `sqlite/writers_full`: `tasks/1` and `tasks/16`, tasks each setting its own keys
+//!   through one `SqliteCache` (`synchronous=FULL`) at the same time; one iteration is one
+//!   `set` per task, so the throughput (elements/s) compares directly.
 //!
 //! `cargo bench -p tokencache-benches --bench sqlite`
 use std::path::Path;
@@ -16,11 +27,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rusqlite::{params, Connection, OptionalExtension};
-use tokencache_benches::workloads::{Op, Prepared, Workload, SUBSET_SIZES};
-use tokencache_benches::{bench_workloads, criterion, runtime, Group};
-use tokencache_core::{Cache, ValueCodec};
+use tokencache_benches::workloads::{
+    self, entry, exact_key, frozen_clock, other_audience, subset_key, Op, Prepared, Workload,
+    CLIENT_ID, OTHER_SCOPE, SUBSET_SIZES, TARGET_AUDIENCE, TARGET_SCOPE,
+};
+use tokencache_benches::{bench_workloads, criterion, runtime, set_value, Group};
+use tokencache_core::{
+    Cache, CacheKey, Cacheable, Clock, GetOptions, ValueCodec, WrappedCacheEntry,
+};
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache_sqlite::SqliteCache;
 
@@ -89,6 +107,9 @@ fn baseline(
     p: &Prepared,
     cache: &Arc<SqliteCache>,
 ) {
+    if !matches!(p.workload().op, Op::ExactHit | Op::Set) {
+        return; // (the key of the other workloads holds no value to copy)
+    }
     let key = p.key().to_key();
     let value = rt
         .block_on(cache.get(&key))
@@ -102,6 +123,13 @@ fn baseline(
         Op::ExactHit => {
             g.bench_function("raw_rusqlite_read", |b| {
                 b.iter(|| raw_read(&conn, &key).expect("stored"))
+            });
+            let codec = cache.codec().clone();
+            g.bench_function("raw_rusqlite_read_decrypt", |b| {
+                b.iter(|| {
+                    let bytes = raw_read(&conn, &key).expect("stored");
+                    codec.decode(&key, &bytes).expect("decrypts")
+                })
             });
             g.bench_function("raw_rusqlite_read_spawn_blocking", |b| {
                 b.to_async(rt).iter(|| {
@@ -122,6 +150,14 @@ fn baseline(
                 b.iter(|| {
                     let bytes = fresh_bytes(n.fetch_add(1, Ordering::Relaxed), blob.len());
                     raw_upsert(&conn, &key, &bytes)
+                })
+            });
+            let clock = frozen_clock();
+            g.bench_function("cache", |b| {
+                b.to_async(rt).iter(|| {
+                    let value = set_value(&*clock, n.fetch_add(1, Ordering::Relaxed));
+                    let (cache, key) = (cache.clone(), &key);
+                    async move { cache.set(key, value).await.expect("set") }
                 })
             });
             g.bench_function("raw_rusqlite_upsert_spawn_blocking", |b| {
@@ -214,5 +250,190 @@ fn listing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! { name = sqlite; config = criterion().sample_size(30); targets = workloads, listing }
+/// A cache on `path` holding `others` encrypted entries of the benchmark client at other
+/// audiences (as `populate` stores them, but written straight into the table in one
+/// transaction), and the target entry stored through its manager.
+fn scaled(
+    rt: &tokio::runtime::Runtime,
+    path: &Path,
+    others: usize,
+) -> (Arc<SqliteCache>, tokencache_core::CacheManager) {
+    let clock = frozen_clock();
+    let open = SqliteCache::builder(path)
+        .codec(codec())
+        .clock(clock.clone())
+        .build();
+    let cache = Arc::new(rt.block_on(open).expect("open"));
+    let now_s = clock.now_s();
+    let mut c = Connection::open(path).expect("open");
+    let tx = c.transaction().expect("transaction");
+    {
+        let mut ins = tx
+            .prepare(
+                "INSERT INTO tokencache_entries (key, value, expires_at, has_refresh_token)
+                 VALUES (?1, ?2, ?3, 1)",
+            )
+            .expect("insert");
+        for i in 0..others {
+            let audience = other_audience(i);
+            let key = CacheKey::new(CLIENT_ID, Some(&audience), Some(OTHER_SCOPE)).to_key();
+            let value: Cacheable =
+                WrappedCacheEntry::from_entry(entry(&audience, OTHER_SCOPE, i), now_s)
+                    .expect("entry")
+                    .into();
+            let blob = cache.codec().encode(&key, &value).expect("encode");
+            ins.execute(params![key, blob, value.expires_at()])
+                .expect("insert");
+        }
+    }
+    tx.commit().expect("commit");
+    let manager = workloads::manager(cache.clone(), clock).expect("manager");
+    rt.block_on(manager.set(entry(TARGET_AUDIENCE, TARGET_SCOPE, "target")))
+        .expect("set the target");
+    (cache, manager)
+}
+
+fn subset_vs_exact(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut g = c.benchmark_group("sqlite/subset_vs_exact");
+    for others in [10usize, 1_000, 100_000] {
+        let (cache, manager) = scaled(&rt, &dir.path().join(format!("scale{others}.db")), others);
+        let listed = rt.block_on(cache.all_keys()).expect("list");
+        assert_eq!(listed.map(|k| k.len()), Some(others + 1));
+        for (name, key) in [("exact", exact_key()), ("subset", subset_key())] {
+            let found = rt
+                .block_on(manager.get(&key, GetOptions::default()))
+                .expect("get")
+                .expect("the target is found");
+            assert_eq!(found.access_token.as_deref(), Some("at-target"));
+            g.bench_with_input(BenchmarkId::new(name, others), &others, |b, _| {
+                b.to_async(&rt).iter(|| async {
+                    manager
+                        .get(&key, GetOptions::default())
+                        .await
+                        .expect("get")
+                        .expect("found")
+                })
+            });
+        }
+        let stats = cache.stats();
+        eprintln!(
+            "sqlite/subset_vs_exact/{others}: {} reads on the calling task, {} on the \
+             cache's threads, {} pauses after a slow read",
+            stats.inline_reads, stats.worker_reads, stats.inline_pauses
+        );
+    }
+    g.finish();
+}
+
+fn set_interleaved(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = frozen_clock();
+    let path = dir.path().join("interleaved.db");
+    let open = SqliteCache::builder(&path)
+        .codec(codec())
+        .synchronous(tokencache_sqlite::Synchronous::Full)
+        .build();
+    let cache = rt.block_on(open).expect("open");
+    let key = workloads::set_key().to_key();
+    rt.block_on(cache.set(&key, set_value(&*clock, 0)))
+        .expect("set");
+    let len = cache
+        .codec()
+        .encode(&key, &set_value(&*clock, 0))
+        .expect("encode")
+        .len();
+    let conn = raw_connection(&path);
+    let n = AtomicU64::new(1);
+    let fresh = || fresh_bytes(n.fetch_add(1, Ordering::Relaxed), len);
+    let value = || set_value(&*clock, n.fetch_add(1, Ordering::Relaxed));
+    let mut g = c.benchmark_group("sqlite/set_interleaved");
+    g.bench_function("raw_rusqlite_upsert", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (cache, conn, key) = (&cache, &conn, &key);
+            let (fresh, value) = (&fresh, &value);
+            async move {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    cache.set(key, value()).await.expect("set");
+                    let bytes = fresh();
+                    let t = Instant::now();
+                    raw_upsert(conn, key, &bytes);
+                    timed += t.elapsed();
+                }
+                timed
+            }
+        })
+    });
+    g.bench_function("cache", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (cache, conn, key) = (&cache, &conn, &key);
+            let (fresh, value) = (&fresh, &value);
+            async move {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    raw_upsert(conn, key, &fresh());
+                    let v = value();
+                    let t = Instant::now();
+                    cache.set(key, v).await.expect("set");
+                    timed += t.elapsed();
+                }
+                timed
+            }
+        })
+    });
+    g.finish();
+}
+
+fn writers(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = frozen_clock();
+    let open = SqliteCache::builder(dir.path().join("writers.db"))
+        .codec(codec())
+        .synchronous(tokencache_sqlite::Synchronous::Full)
+        .build();
+    let cache = Arc::new(rt.block_on(open).expect("open"));
+    let mut g = c.benchmark_group("sqlite/writers_full");
+    for tasks in [1usize, 16] {
+        g.throughput(Throughput::Elements(tasks as u64));
+        g.bench_with_input(BenchmarkId::new("tasks", tasks), &tasks, |b, &tasks| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (cache, clock) = (cache.clone(), clock.clone());
+                async move {
+                    let start = Instant::now();
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|t| {
+                            let (cache, clock) = (cache.clone(), clock.clone());
+                            tokio::spawn(async move {
+                                for i in 0..iters {
+                                    let key = format!("writer-{t}::key-{}", i % 8);
+                                    cache.set(&key, set_value(&*clock, i)).await.expect("set");
+                                }
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.await.expect("writer task");
+                    }
+                    start.elapsed()
+                }
+            })
+        });
+    }
+    g.finish();
+    let stats = cache.stats();
+    eprintln!(
+        "sqlite/writers_full: {} writes in {} transactions, at most {} in one",
+        stats.queued_writes, stats.batches, stats.largest_batch
+    );
+}
+
+criterion_group! {
+    name = sqlite;
+    config = criterion().sample_size(30);
+    targets = workloads, listing, subset_vs_exact, set_interleaved, writers
+}
 criterion_main!(sqlite);
