@@ -13,7 +13,9 @@
 //! - `sqlite/keys_with_prefix`: one client's 10 keys among 1,000 and among 100,000 rows;
 //! - `sqlite/subset_vs_exact`: `exact/N` and `subset/N` through `CacheManager::get` with
 //!   N = 10, 1,000, 100,000 other encrypted entries of the client (written straight into
-//!   the table: 100,000 `set`s would take 100,000 fsyncs);
+//!   the table: 100,000 `set`s would take 100,000 fsyncs), beside raw rusqlite floors on
+//!   the calling thread: `raw_exact/N`, `raw_subset/N` (the three statements the manager's
+//!   lookup by scope asks for, one transaction each) and `raw_subset_one_transaction/N`;
 //! - `sqlite/set_interleaved`: `raw_rusqlite_upsert` and `cache` (`SqliteCache::set`), each
 //!   timed while the other runs untimed between its iterations, so that both see the same
 //!   file, WAL and checkpoint pattern (fsync times drift a lot on a shared disk);
@@ -293,6 +295,69 @@ fn scaled(
     (cache, manager)
 }
 
+/// The value at `key` in the cache's own table.
+fn raw_value(c: &Connection, key: &str) -> Option<Vec<u8>> {
+    c.prepare_cached("SELECT value FROM tokencache_entries WHERE key = ?1")
+        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+        .expect("raw read")
+}
+
+/// The keys in `[from, to)` of the cache's own table.
+fn raw_range(c: &Connection, from: &str, to: &str) -> Vec<String> {
+    c.prepare_cached("SELECT key FROM tokencache_entries WHERE key >= ?1 AND key < ?2 ORDER BY key")
+        .and_then(|mut s| {
+            s.query_map(params![from, to], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        })
+        .expect("raw range")
+}
+
+/// The floors of the two lookups with raw rusqlite on the calling thread, on the cache's
+/// own table: `raw_exact` (a read, the decryption and decoding of the value) and
+/// `raw_subset` (the statements `CacheManager::get` asks the cache for by scope: the
+/// exact key that misses, the range of the client's and audience's keys, the read and
+/// decryption of the one found), each statement its own transaction as separate cache
+/// calls are; and `raw_subset_one_transaction`, the same statements in one read
+/// transaction (what one cache call for the whole lookup could do).
+fn raw_lookups(g: &mut Group<'_>, cache: &SqliteCache, others: usize) {
+    let conn = raw_connection(cache.path());
+    let codec = cache.codec().clone();
+    let (exact, subset) = (exact_key().to_key(), subset_key().to_key());
+    let from = format!(
+        "{}::{CLIENT_ID}::{TARGET_AUDIENCE}::",
+        tokencache_core::DEFAULT_PREFIX
+    );
+    let to = format!("{};", &from[..from.len() - 1]);
+    let lookup = |c: &Connection| {
+        assert!(raw_value(c, &subset).is_none());
+        let keys = raw_range(c, &from, &to);
+        let bytes = raw_value(c, &keys[0]).expect("stored");
+        codec.decode(&keys[0], &bytes).expect("decrypts")
+    };
+    assert_eq!(raw_range(&conn, &from, &to), vec![exact.clone()]);
+    g.bench_with_input(BenchmarkId::new("raw_exact", others), &others, |b, _| {
+        b.iter(|| {
+            let bytes = raw_value(&conn, &exact).expect("stored");
+            codec.decode(&exact, &bytes).expect("decrypts")
+        })
+    });
+    g.bench_with_input(BenchmarkId::new("raw_subset", others), &others, |b, _| {
+        b.iter(|| lookup(&conn))
+    });
+    g.bench_with_input(
+        BenchmarkId::new("raw_subset_one_transaction", others),
+        &others,
+        |b, _| {
+            b.iter(|| {
+                let tx = conn.unchecked_transaction().expect("begin");
+                let found = lookup(&tx);
+                tx.commit().expect("commit");
+                found
+            })
+        },
+    );
+}
+
 fn subset_vs_exact(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -317,6 +382,7 @@ fn subset_vs_exact(c: &mut Criterion) {
                 })
             });
         }
+        raw_lookups(&mut g, &cache, others);
         let stats = cache.stats();
         eprintln!(
             "sqlite/subset_vs_exact/{others}: {} reads on the calling task, {} on the \
