@@ -139,12 +139,15 @@ impl SqliteCacheBuilder {
     /// Whether `get` and `keys_with_prefix` may run on the calling task. Default: `true`.
     ///
     /// A point read from the page cache takes microseconds, less than a trip to a worker
-    /// thread and back. Inline reads never wait: their connections have a busy timeout of
-    /// 0 and sit behind a try-lock, a statement that runs longer than some tens of
-    /// microseconds is interrupted, and in each of these cases (or on any error) the
-    /// read is done again on the cache's threads. What they cannot bound is a read that
-    /// the operating system must fetch from the disk: turn them off for a database on a
-    /// slow or network file system, and every read goes to the cache's threads.
+    /// thread and back. Inline reads do not wait: their connections have a busy timeout of
+    /// 0 and sit behind a try-lock, a statement that runs longer than 50 µs is
+    /// interrupted, and in each of these cases (or on any error) the read is done again on
+    /// the cache's threads. What they cannot bound is a read that the operating system must
+    /// fetch from the disk, and SQLite's own short sleeps while another process holds the
+    /// WAL index's locks abnormally long; a read that took longer than 20 ms sends every
+    /// read to the cache's threads for 100 ms, doubled for each such read in a row. Turn
+    /// them off for a database on a slow or network file system, and every read goes to
+    /// the cache's threads.
     pub fn inline_reads(mut self, on: bool) -> Self {
         self.inline_reads = on;
         self

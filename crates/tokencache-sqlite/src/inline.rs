@@ -22,7 +22,10 @@
 //! the middle of a checkpoint). So, after the fact:
 //!
 //! - **A slow read pauses the inline path**: an inline read that took longer than
-//!   [`SLOW_READ`] sends every read to the workers for [`PAUSE`].
+//!   [`SLOW_READ`] sends every read to the workers for a while: [`FIRST_PAUSE`], doubled
+//!   for every slow read in a row, up to [`LONGEST_PAUSE`]. A read that was not slow ends
+//!   the series. A machine so loaded that a read is preempted for that long costs a short
+//!   pause; a file whose reads keep blocking is read inline less and less often.
 //!
 //! [`SqliteCacheBuilder::inline_reads`](crate::SqliteCacheBuilder::inline_reads) turns the
 //! whole mechanism off (for a database on a network file system, say).
@@ -30,7 +33,7 @@
 //! Any error of an inline read sends the read to the workers, which do it again and report
 //! their own outcome: the inline path never decides that a read failed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -44,14 +47,18 @@ use crate::error::map_err;
 /// between two awaits, and some ten times a point read.
 pub(crate) const INLINE_BUDGET: Duration = Duration::from_micros(50);
 
-/// An inline read that took longer than this pauses the inline path (see [`PAUSE`]): the
+/// An inline read that took longer than this pauses the inline path (see [`FIRST_PAUSE`]): the
 /// disk or the locks of the file are slow right now.
 /// Far above a read's few microseconds, and above the scheduling delays of a loaded machine
 /// most of the time (a pause sends reads to the workers for nothing then).
 pub(crate) const SLOW_READ: Duration = Duration::from_millis(20);
 
-/// How long every read goes to the workers after a [`SLOW_READ`].
-pub(crate) const PAUSE: Duration = Duration::from_secs(1);
+/// How long every read goes to the workers after a [`SLOW_READ`] that follows a read that
+/// was not slow.
+pub(crate) const FIRST_PAUSE: Duration = Duration::from_millis(100);
+
+/// The longest pause, after many slow reads in a row.
+pub(crate) const LONGEST_PAUSE: Duration = Duration::from_secs(30);
 
 /// How many SQLite virtual-machine instructions run between two looks at the clock (a
 /// point read runs a few dozen, so it never looks).
@@ -74,6 +81,8 @@ pub(crate) struct InlineReaders {
     paused_until: AtomicU64,
     /// How many times a slow read paused the inline path.
     pauses: AtomicU64,
+    /// How many reads in a row were slow (each doubles the pause).
+    slow_in_a_row: AtomicU32,
 }
 
 struct Slot {
@@ -95,6 +104,7 @@ impl InlineReaders {
             epoch,
             paused_until: AtomicU64::new(0),
             pauses: AtomicU64::new(0),
+            slow_in_a_row: AtomicU32::new(0),
         })
     }
 
@@ -129,14 +139,9 @@ impl InlineReaders {
         drop(slot);
         let took = Duration::from_nanos(nanos_since(self.epoch).saturating_sub(start));
         if took > SLOW_READ {
-            let until = nanos_since(self.epoch)
-                .saturating_add(u64::try_from(PAUSE.as_nanos()).unwrap_or(u64::MAX));
-            self.paused_until.fetch_max(until, Ordering::Relaxed);
-            self.pauses.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                took = ?took,
-                "a read on the calling task was slow; reads go to the worker threads for a while"
-            );
+            self.pause(took);
+        } else if self.slow_in_a_row.load(Ordering::Relaxed) != 0 {
+            self.slow_in_a_row.store(0, Ordering::Relaxed);
         }
         match out {
             Ok(v) => Some(v),
@@ -145,6 +150,25 @@ impl InlineReaders {
                 None
             }
         }
+    }
+}
+
+impl InlineReaders {
+    /// Sends every read to the workers for a while after a read that took `took`.
+    fn pause(&self, took: Duration) {
+        let in_a_row = self.slow_in_a_row.fetch_add(1, Ordering::Relaxed);
+        let pause = FIRST_PAUSE
+            .saturating_mul(1 << in_a_row.min(16))
+            .min(LONGEST_PAUSE);
+        let until = nanos_since(self.epoch)
+            .saturating_add(u64::try_from(pause.as_nanos()).unwrap_or(u64::MAX));
+        self.paused_until.fetch_max(until, Ordering::Relaxed);
+        self.pauses.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            took = ?took,
+            pause = ?pause,
+            "a read on the calling task was slow; reads go to the worker threads for a while"
+        );
     }
 }
 
@@ -260,9 +284,31 @@ mod tests {
         });
         assert_eq!(paused, None);
         assert!(!called.get());
-        assert!(r.paused_until.load(Ordering::Relaxed) > nanos_since(r.epoch));
+        let first = r
+            .paused_until
+            .load(Ordering::Relaxed)
+            .saturating_sub(nanos_since(r.epoch));
+        assert!(
+            first > 0 && first <= FIRST_PAUSE.as_nanos() as u64,
+            "{first}"
+        );
         assert_eq!(r.pauses(), 1);
+        // A second slow read in a row pauses twice as long.
+        r.paused_until.store(0, Ordering::Relaxed);
+        let _ = r.try_read(|c| {
+            std::thread::sleep(SLOW_READ * 2);
+            one(c)
+        });
+        let second = r
+            .paused_until
+            .load(Ordering::Relaxed)
+            .saturating_sub(nanos_since(r.epoch));
+        assert!(second > FIRST_PAUSE.as_nanos() as u64, "{second}");
+        assert!(second <= 2 * FIRST_PAUSE.as_nanos() as u64, "{second}");
+        // A read that is not slow ends the series.
         r.paused_until.store(0, Ordering::Relaxed);
         assert_eq!(r.try_read(one), Some(1));
+        assert_eq!(r.slow_in_a_row.load(Ordering::Relaxed), 0);
+        assert_eq!(r.pauses(), 2);
     }
 }

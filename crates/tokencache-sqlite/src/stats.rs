@@ -20,8 +20,9 @@ pub struct SqliteStats {
     pub inline_reads: u64,
     /// Reads answered by the cache's threads.
     pub worker_reads: u64,
-    /// How many times a slow inline read (the disk, or a lock SQLite waited for on its
-    /// own) sent every read to the cache's threads for a second.
+    /// How many times a slow inline read (the disk, a lock SQLite waited for on its own,
+    /// or a machine so loaded that the thread was not running) sent every read to the
+    /// cache's threads for a while (100 ms, doubled for each slow read in a row).
     pub inline_pauses: u64,
     /// Writes that went through the group-commit queue.
     pub queued_writes: u64,
