@@ -11,20 +11,28 @@
 //!   (`SqliteCache::set` of the entry) and `manager`;
 //! - `sqlite/subset_N`, `sqlite/miss_N`, `sqlite/clear_N`: `manager`;
 //! - `sqlite/keys_with_prefix`: one client's 10 keys among 1,000 and among 100,000 rows;
-//! - `sqlite/subset_vs_exact`: `exact/N` and `subset/N` through `CacheManager::get` with
+//! - `sqlite/subset_vs_exact`: through `CacheManager::get`, `exact/N` and `subset/N` with
 //!   N = 10, 1,000, 100,000 other encrypted entries of the client (written straight into
 //!   the table: 100,000 `set`s would take 100,000 fsyncs), beside raw rusqlite floors on
-//!   the calling thread: `raw_exact/N`, `raw_subset/N` (the three statements the manager's
-//!   lookup by scope asks for, one transaction each) and `raw_subset_one_transaction/N`;
-//! - `sqlite/set_interleaved`: `raw_rusqlite_upsert` and `cache` (`SqliteCache::set`), each
-//!   timed while the other runs untimed between its iterations, so that both see the same
-//!   file, WAL and checkpoint pattern (fsync times drift a lot on a shared disk);
-//! - `sqlite/writers_full`: `tasks/1` and `tasks/16`, tasks each setting its own keys
-//!   through one `SqliteCache` (`synchronous=FULL`) at the same time; one iteration is one
-//!   `set` per task, so the throughput (elements/s) compares directly.
+//!   the calling thread: `raw_exact/N` (read, decrypt, decode), `raw_subset/N` (the three
+//!   statements the manager's lookup by scope asks for, one transaction each) and
+//!   `raw_subset_one_transaction/N`;
+//! - `sqlite/set_interleaved`: `raw_rusqlite_upsert` of fresh bytes on the calling thread
+//!   and in `spawn_blocking`, `cache` (`SqliteCache::set`) and `manager`
+//!   (`CacheManager::set`), `synchronous=FULL`;
+//! - `sqlite/writers_full`: `tasks/1` and `tasks/16`, tasks each setting keys of their own
+//!   through one `SqliteCache` (`synchronous=FULL`) at the same time; times per `set`.
+//!
+//! The last three groups are *interleaved*: every iteration of each of their functions
+//! runs every operation of the group back to back and times its own, so that all see
+//! the same file and the same machine (on a shared machine disk and CPU speeds drift by
+//! several times within seconds); each prints the median of its paired ratios to the
+//! group's first operation (`interleaved <name>: ... x <first>`).
 //!
 //! `cargo bench -p tokencache-benches --bench sqlite`
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,7 +47,7 @@ use tokencache_benches::workloads::{
 };
 use tokencache_benches::{bench_workloads, criterion, runtime, set_value, Group};
 use tokencache_core::{
-    Cache, CacheKey, Cacheable, Clock, GetOptions, ValueCodec, WrappedCacheEntry,
+    Cache, CacheKey, Cacheable, Clock, GetOptions, ManualClock, ValueCodec, WrappedCacheEntry,
 };
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache_sqlite::SqliteCache;
@@ -312,14 +320,99 @@ fn raw_range(c: &Connection, from: &str, to: &str) -> Vec<String> {
         .expect("raw range")
 }
 
-/// The floors of the two lookups with raw rusqlite on the calling thread, on the cache's
-/// own table: `raw_exact` (a read, the decryption and decoding of the value) and
-/// `raw_subset` (the statements `CacheManager::get` asks the cache for by scope: the
-/// exact key that misses, the range of the client's and audience's keys, the read and
-/// decryption of the one found), each statement its own transaction as separate cache
-/// calls are; and `raw_subset_one_transaction`, the same statements in one read
-/// transaction (what one cache call for the whole lookup could do).
-fn raw_lookups(g: &mut Group<'_>, cache: &SqliteCache, others: usize) {
+/// One operation of an interleaved group: called with the number of the run, it returns
+/// the future that does it once.
+type Run<'a> = Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()> + 'a>> + 'a>;
+
+/// An operation of an interleaved group: its criterion function's name, how many elements
+/// one run handles (criterion's throughput, and the times per element), and the run.
+struct Timed<'a> {
+    name: String,
+    elements: u64,
+    run: Run<'a>,
+}
+
+fn timed<'a, F: Future<Output = ()> + 'a>(
+    name: impl Into<String>,
+    elements: u64,
+    run: impl Fn(u64) -> F + 'a,
+) -> Timed<'a> {
+    Timed {
+        name: name.into(),
+        elements,
+        run: Box::new(move |i| Box::pin(run(i))),
+    }
+}
+
+/// Runs `ops` as criterion functions of `g` such that every iteration of every function
+/// runs every operation once, back to back, in an order that rotates with the iteration,
+/// and each function times its own operation only. All operations then see the same file
+/// (its WAL, its checkpoints) and the same machine, whose disk and CPU speeds drift by
+/// several times within seconds when it is shared, so that the ratio of their times
+/// compares like with like. Then prints, for each operation, the median of its time per
+/// element over criterion's samples and the median of its ratio to the first operation's
+/// time in the same sample.
+fn interleaved(g: &mut Group<'_>, rt: &tokio::runtime::Runtime, ops: &[Timed<'_>]) {
+    // Per sample (one `iter_custom` call, warm-up included): each operation's mean time
+    // per element.
+    let samples: Mutex<Vec<Vec<f64>>> = Mutex::default();
+    for (me, op) in ops.iter().enumerate() {
+        g.throughput(Throughput::Elements(op.elements));
+        g.bench_function(op.name.as_str(), |b| {
+            b.to_async(rt).iter_custom(|iters| {
+                let samples = &samples;
+                async move {
+                    let mut totals = vec![Duration::ZERO; ops.len()];
+                    for i in 0..iters {
+                        for k in 0..ops.len() {
+                            let j = (k + i as usize) % ops.len();
+                            let t = Instant::now();
+                            (ops[j].run)(i).await;
+                            totals[j] += t.elapsed();
+                        }
+                    }
+                    let per_element = totals
+                        .iter()
+                        .zip(ops)
+                        .map(|(t, op)| t.as_nanos() as f64 / (iters * op.elements) as f64)
+                        .collect();
+                    samples.lock().expect("samples").push(per_element);
+                    totals[me]
+                }
+            })
+        });
+    }
+    let samples = samples.into_inner().expect("samples");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (j, op) in ops.iter().enumerate() {
+        let time = median(samples.iter().map(|s| s[j]).collect());
+        let ratio = median(samples.iter().map(|s| s[j] / s[0]).collect());
+        eprintln!(
+            "interleaved {}: median {:.2} µs per element; {:.2} x {} (median of {} paired samples)",
+            op.name,
+            time / 1000.0,
+            ratio,
+            ops[0].name,
+            samples.len()
+        );
+    }
+}
+
+/// Lookups through `CacheManager::get` and their raw rusqlite floors on the calling
+/// thread, on the cache's own table, interleaved: `raw_exact` (a read, then the
+/// decryption and decoding of the value), `exact` and `subset` (the manager), `raw_subset`
+/// (the statements the manager's lookup by scope asks the cache for: the exact key that
+/// misses, the range of the client's and audience's keys, the read and decryption of the
+/// one found, each in its own transaction as separate cache calls are) and
+/// `raw_subset_one_transaction` (the same statements in one read transaction: what one
+/// cache call for the whole lookup could do).
+fn lookups(g: &mut Group<'_>, rt: &tokio::runtime::Runtime, path: &Path, others: usize) {
+    let (cache, manager) = scaled(rt, path, others);
+    let listed = rt.block_on(cache.all_keys()).expect("list");
+    assert_eq!(listed.map(|k| k.len()), Some(others + 1));
     let conn = raw_connection(cache.path());
     let codec = cache.codec().clone();
     let (exact, subset) = (exact_key().to_key(), subset_key().to_key());
@@ -328,33 +421,51 @@ fn raw_lookups(g: &mut Group<'_>, cache: &SqliteCache, others: usize) {
         tokencache_core::DEFAULT_PREFIX
     );
     let to = format!("{};", &from[..from.len() - 1]);
-    let lookup = |c: &Connection| {
+    assert_eq!(raw_range(&conn, &from, &to), vec![exact.clone()]);
+    let raw_exact = || {
+        let bytes = raw_value(&conn, &exact).expect("stored");
+        codec.decode(&exact, &bytes).expect("decrypts");
+    };
+    let raw_subset = |c: &Connection| {
         assert!(raw_value(c, &subset).is_none());
         let keys = raw_range(c, &from, &to);
         let bytes = raw_value(c, &keys[0]).expect("stored");
-        codec.decode(&keys[0], &bytes).expect("decrypts")
+        codec.decode(&keys[0], &bytes).expect("decrypts");
     };
-    assert_eq!(raw_range(&conn, &from, &to), vec![exact.clone()]);
-    g.bench_with_input(BenchmarkId::new("raw_exact", others), &others, |b, _| {
-        b.iter(|| {
-            let bytes = raw_value(&conn, &exact).expect("stored");
-            codec.decode(&exact, &bytes).expect("decrypts")
-        })
-    });
-    g.bench_with_input(BenchmarkId::new("raw_subset", others), &others, |b, _| {
-        b.iter(|| lookup(&conn))
-    });
-    g.bench_with_input(
-        BenchmarkId::new("raw_subset_one_transaction", others),
-        &others,
-        |b, _| {
-            b.iter(|| {
+    let get = |key: CacheKey| {
+        let manager = &manager;
+        move |_| {
+            let key = key.clone();
+            async move {
+                let found = manager.get(&key, GetOptions::default()).await;
+                let found = found.expect("get").expect("found");
+                assert_eq!(found.access_token.as_deref(), Some("at-target"));
+            }
+        }
+    };
+    let ops = [
+        timed(format!("raw_exact/{others}"), 1, |_| async { raw_exact() }),
+        timed(format!("exact/{others}"), 1, get(exact_key())),
+        timed(format!("subset/{others}"), 1, get(subset_key())),
+        timed(format!("raw_subset/{others}"), 1, |_| async {
+            raw_subset(&conn)
+        }),
+        timed(
+            format!("raw_subset_one_transaction/{others}"),
+            1,
+            |_| async {
                 let tx = conn.unchecked_transaction().expect("begin");
-                let found = lookup(&tx);
+                raw_subset(&tx);
                 tx.commit().expect("commit");
-                found
-            })
-        },
+            },
+        ),
+    ];
+    interleaved(g, rt, &ops);
+    let stats = cache.stats();
+    eprintln!(
+        "sqlite/subset_vs_exact/{others}: {} reads on the calling task, {} on the cache's \
+         threads, {} pauses after a slow read",
+        stats.inline_reads, stats.worker_reads, stats.inline_pauses
     );
 }
 
@@ -363,36 +474,20 @@ fn subset_vs_exact(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut g = c.benchmark_group("sqlite/subset_vs_exact");
     for others in [10usize, 1_000, 100_000] {
-        let (cache, manager) = scaled(&rt, &dir.path().join(format!("scale{others}.db")), others);
-        let listed = rt.block_on(cache.all_keys()).expect("list");
-        assert_eq!(listed.map(|k| k.len()), Some(others + 1));
-        for (name, key) in [("exact", exact_key()), ("subset", subset_key())] {
-            let found = rt
-                .block_on(manager.get(&key, GetOptions::default()))
-                .expect("get")
-                .expect("the target is found");
-            assert_eq!(found.access_token.as_deref(), Some("at-target"));
-            g.bench_with_input(BenchmarkId::new(name, others), &others, |b, _| {
-                b.to_async(&rt).iter(|| async {
-                    manager
-                        .get(&key, GetOptions::default())
-                        .await
-                        .expect("get")
-                        .expect("found")
-                })
-            });
-        }
-        raw_lookups(&mut g, &cache, others);
-        let stats = cache.stats();
-        eprintln!(
-            "sqlite/subset_vs_exact/{others}: {} reads on the calling task, {} on the \
-             cache's threads, {} pauses after a slow read",
-            stats.inline_reads, stats.worker_reads, stats.inline_pauses
+        lookups(
+            &mut g,
+            &rt,
+            &dir.path().join(format!("scale{others}.db")),
+            others,
         );
     }
     g.finish();
 }
 
+/// One `set` of an encrypted entry vs one raw upsert of as many fresh bytes in the same
+/// file with the same settings (`synchronous=FULL`) on the calling thread, interleaved;
+/// the raw upsert in `spawn_blocking` (which, like the cache, keeps the fsync off the
+/// executor and pays for waking a thread and being woken); and the manager's `set`.
 fn set_interleaved(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -400,59 +495,79 @@ fn set_interleaved(c: &mut Criterion) {
     let path = dir.path().join("interleaved.db");
     let open = SqliteCache::builder(&path)
         .codec(codec())
+        .clock(clock.clone())
         .synchronous(tokencache_sqlite::Synchronous::Full)
         .build();
-    let cache = rt.block_on(open).expect("open");
+    let cache = Arc::new(rt.block_on(open).expect("open"));
+    let manager = workloads::manager(cache.clone(), clock.clone()).expect("manager");
     let key = workloads::set_key().to_key();
-    rt.block_on(cache.set(&key, set_value(&*clock, 0)))
-        .expect("set");
     let len = cache
         .codec()
         .encode(&key, &set_value(&*clock, 0))
         .expect("encode")
         .len();
     let conn = raw_connection(&path);
+    let shared = Arc::new(Mutex::new(raw_connection(&path)));
     let n = AtomicU64::new(1);
-    let fresh = || fresh_bytes(n.fetch_add(1, Ordering::Relaxed), len);
-    let value = || set_value(&*clock, n.fetch_add(1, Ordering::Relaxed));
+    let next = || n.fetch_add(1, Ordering::Relaxed);
     let mut g = c.benchmark_group("sqlite/set_interleaved");
-    g.bench_function("raw_rusqlite_upsert", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let (cache, conn, key) = (&cache, &conn, &key);
-            let (fresh, value) = (&fresh, &value);
+    let ops = [
+        timed("raw_rusqlite_upsert", 1, |_| {
+            let bytes = fresh_bytes(next(), len);
+            let (conn, key) = (&conn, &key);
+            async move { raw_upsert(conn, key, &bytes) }
+        }),
+        timed("raw_rusqlite_upsert_spawn_blocking", 1, |_| {
+            let bytes = fresh_bytes(next(), len);
+            let (shared, key) = (shared.clone(), key.clone());
             async move {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    cache.set(key, value()).await.expect("set");
-                    let bytes = fresh();
-                    let t = Instant::now();
-                    raw_upsert(conn, key, &bytes);
-                    timed += t.elapsed();
-                }
-                timed
+                tokio::task::spawn_blocking(move || {
+                    raw_upsert(&shared.lock().expect("connection"), &key, &bytes)
+                })
+                .await
+                .expect("task")
             }
-        })
-    });
-    g.bench_function("cache", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let (cache, conn, key) = (&cache, &conn, &key);
-            let (fresh, value) = (&fresh, &value);
-            async move {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    raw_upsert(conn, key, &fresh());
-                    let v = value();
-                    let t = Instant::now();
-                    cache.set(key, v).await.expect("set");
-                    timed += t.elapsed();
-                }
-                timed
-            }
-        })
-    });
+        }),
+        timed("cache", 1, |_| {
+            let value = set_value(&*clock, next());
+            let (cache, key) = (&cache, &key);
+            async move { cache.set(key, value).await.expect("set") }
+        }),
+        timed("manager", 1, |_| {
+            let e = entry(TARGET_AUDIENCE, workloads::SET_SCOPE, next());
+            let manager = &manager;
+            async move { manager.set(e).await.expect("set") }
+        }),
+    ];
+    interleaved(&mut g, &rt, &ops);
     g.finish();
 }
 
+/// How many `set`s each writer task does per run of `writers`.
+const SETS_PER_TASK: u64 = 16;
+
+/// `tasks` tasks that each set [`SETS_PER_TASK`] keys of their own through `cache`, at the
+/// same time.
+async fn write_concurrently(cache: &Arc<SqliteCache>, clock: &Arc<ManualClock>, tasks: usize) {
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (cache, clock) = (cache.clone(), clock.clone());
+            tokio::spawn(async move {
+                for i in 0..SETS_PER_TASK {
+                    let key = format!("writer-{t}::key-{}", i % 8);
+                    cache.set(&key, set_value(&*clock, i)).await.expect("set");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("writer task");
+    }
+}
+
+/// 1 vs 16 tasks setting keys of their own through one `SqliteCache` with
+/// `synchronous=FULL`, interleaved; times are per `set`, so their ratio is the ratio of
+/// the throughputs.
 fn writers(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -463,32 +578,19 @@ fn writers(c: &mut Criterion) {
         .build();
     let cache = Arc::new(rt.block_on(open).expect("open"));
     let mut g = c.benchmark_group("sqlite/writers_full");
-    for tasks in [1usize, 16] {
-        g.throughput(Throughput::Elements(tasks as u64));
-        g.bench_with_input(BenchmarkId::new("tasks", tasks), &tasks, |b, &tasks| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let (cache, clock) = (cache.clone(), clock.clone());
-                async move {
-                    let start = Instant::now();
-                    let handles: Vec<_> = (0..tasks)
-                        .map(|t| {
-                            let (cache, clock) = (cache.clone(), clock.clone());
-                            tokio::spawn(async move {
-                                for i in 0..iters {
-                                    let key = format!("writer-{t}::key-{}", i % 8);
-                                    cache.set(&key, set_value(&*clock, i)).await.expect("set");
-                                }
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.await.expect("writer task");
-                    }
-                    start.elapsed()
-                }
-            })
-        });
-    }
+    g.sample_size(20);
+    let ops: Vec<Timed<'_>> = [1usize, 16]
+        .into_iter()
+        .map(|tasks| {
+            let (cache, clock) = (&cache, &clock);
+            timed(
+                format!("tasks/{tasks}"),
+                tasks as u64 * SETS_PER_TASK,
+                move |_| write_concurrently(cache, clock, tasks),
+            )
+        })
+        .collect();
+    interleaved(&mut g, &rt, &ops);
     g.finish();
     let stats = cache.stats();
     eprintln!(
