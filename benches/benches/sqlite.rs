@@ -15,8 +15,9 @@
 //!   N = 10, 1,000, 100,000 other encrypted entries of the client (written straight into
 //!   the table: 100,000 `set`s would take 100,000 fsyncs), beside raw rusqlite floors on
 //!   the calling thread: `raw_exact/N` (read, decrypt, decode), `raw_subset/N` (the three
-//!   statements the manager's lookup by scope asks for, one transaction each) and
-//!   `raw_subset_one_transaction/N`;
+//!   statements the manager's lookup by scope asks for, one transaction each),
+//!   `raw_subset_one_transaction/N` and `raw_subset_one_statement/N` (one range read that
+//!   answers both steps of the lookup);
 //! - `sqlite/set_interleaved`: `raw_rusqlite_upsert` of fresh bytes on the calling thread
 //!   and in `spawn_blocking`, `cache` (`SqliteCache::set`) and `manager`
 //!   (`CacheManager::set`), `synchronous=FULL`;
@@ -406,9 +407,12 @@ fn interleaved(g: &mut Group<'_>, rt: &tokio::runtime::Runtime, ops: &[Timed<'_>
 /// decryption and decoding of the value), `exact` and `subset` (the manager), `raw_subset`
 /// (the statements the manager's lookup by scope asks the cache for: the exact key that
 /// misses, the range of the client's and audience's keys, the read and decryption of the
-/// one found, each in its own transaction as separate cache calls are) and
+/// one found, each in its own transaction as separate cache calls are),
 /// `raw_subset_one_transaction` (the same statements in one read transaction: what one
-/// cache call for the whole lookup could do).
+/// cache call for the whole lookup could do) and `raw_subset_one_statement` (one range
+/// read of the audience's keys with their values and plaintext expiry, which holds the
+/// exact key when it is stored and the candidates otherwise, then one decryption: what a
+/// cache call that lists entries with their metadata could do).
 fn lookups(g: &mut Group<'_>, rt: &tokio::runtime::Runtime, path: &Path, others: usize) {
     let (cache, manager) = scaled(rt, path, others);
     let listed = rt.block_on(cache.all_keys()).expect("list");
@@ -431,6 +435,24 @@ fn lookups(g: &mut Group<'_>, rt: &tokio::runtime::Runtime, path: &Path, others:
         let keys = raw_range(c, &from, &to);
         let bytes = raw_value(c, &keys[0]).expect("stored");
         codec.decode(&keys[0], &bytes).expect("decrypts");
+    };
+    let raw_one_statement = || {
+        // Steps 1 and 2 of the lookup from one range read of the audience's keys (the
+        // exact key, were it stored, would be among them), with the plaintext expiry to
+        // rank them; then one decryption.
+        let rows: Vec<(String, Vec<u8>, Option<i64>)> = conn
+            .prepare_cached(
+                "SELECT key, value, expires_at FROM tokencache_entries
+                 WHERE key >= ?1 AND key < ?2 ORDER BY key",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .expect("raw range");
+        assert!(rows.iter().all(|(k, _, _)| *k != subset));
+        let (key, bytes, _) = rows.iter().max_by_key(|r| r.2).expect("a candidate");
+        codec.decode(key, bytes).expect("decrypts");
     };
     let get = |key: CacheKey| {
         let manager = &manager;
@@ -459,6 +481,9 @@ fn lookups(g: &mut Group<'_>, rt: &tokio::runtime::Runtime, path: &Path, others:
                 tx.commit().expect("commit");
             },
         ),
+        timed(format!("raw_subset_one_statement/{others}"), 1, |_| async {
+            raw_one_statement()
+        }),
     ];
     interleaved(g, rt, &ops);
     let stats = cache.stats();
