@@ -20,6 +20,7 @@
 //! `update`, the lease operations, `remove_prefix`, `purge` and `rotate` are not queued:
 //! they run their own `BEGIN IMMEDIATE` transaction on the same writer connection.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -179,7 +180,15 @@ impl SqliteCache {
         if schedule {
             let inner = self.inner.clone();
             let flush = move || {
-                let replies = inner.flush();
+                let replies = std::panic::catch_unwind(AssertUnwindSafe(|| inner.flush()))
+                    .unwrap_or_else(|_| {
+                        // Whatever it had taken is answered by the dropped reply channels;
+                        // what it had not is answered here, or it would wait forever for a
+                        // flush that is scheduled no more.
+                        let failed = || Error::unexpected("a SQLite write panicked");
+                        let queued = inner.queue.take().into_iter();
+                        queued.map(|q| (q.reply, Err(failed()))).collect()
+                    });
                 // Answer only once this thread no longer holds the cache, so that a cache
                 // dropped after its last write has closed its connections.
                 drop(inner);
