@@ -51,6 +51,7 @@ pub struct SqliteCacheBuilder {
     pub(crate) busy_timeout: Duration,
     pub(crate) synchronous: Synchronous,
     pub(crate) threads: usize,
+    pub(crate) inline_reads: bool,
 }
 
 impl SqliteCacheBuilder {
@@ -128,9 +129,27 @@ impl SqliteCacheBuilder {
     }
 
     /// How many threads of this cache run SQLite work (each with its own read connection;
-    /// writes share one connection). Default: 2.
+    /// writes share one connection), and how many read connections serve reads on the
+    /// calling tasks (see [`SqliteCacheBuilder::inline_reads`]). Default: 2.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
+        self
+    }
+
+    /// Whether `get` and `keys_with_prefix` may run on the calling task. Default: `true`.
+    ///
+    /// A point read from the page cache takes microseconds, less than a trip to a worker
+    /// thread and back. Inline reads do not wait: their connections have a busy timeout of
+    /// 0 and sit behind a try-lock, a statement that runs longer than 50 µs is
+    /// interrupted, and in each of these cases (or on any error) the read is done again on
+    /// the cache's threads. What they cannot bound is a read that the operating system must
+    /// fetch from the disk, and SQLite's own short sleeps while another process holds the
+    /// WAL index's locks abnormally long; a read that took longer than 20 ms sends every
+    /// read to the cache's threads for 100 ms, doubled for each such read in a row. Turn
+    /// them off for a database on a slow or network file system, and every read goes to
+    /// the cache's threads.
+    pub fn inline_reads(mut self, on: bool) -> Self {
+        self.inline_reads = on;
         self
     }
 
@@ -156,13 +175,16 @@ impl SqliteCacheBuilder {
         };
         let workers = Workers::start(self.threads)?;
         let (path, max_readers) = (self.path, self.threads);
+        let inline_readers = if self.inline_reads { self.threads } else { 0 };
         let conns = workers
-            .run(move || Connections::open(path, opts, max_readers))
+            .run(move || Connections::open(path, opts, max_readers, inline_readers))
             .await?;
         let cache = SqliteCache {
             workers,
             inner: Arc::new(Inner {
                 conns,
+                queue: Default::default(),
+                stats: Default::default(),
                 codec,
                 plaintext: self.plaintext,
                 pending_check: std::sync::Mutex::new(None),
@@ -191,6 +213,8 @@ impl fmt::Debug for SqliteCacheBuilder {
             .field("retention", &self.retention)
             .field("busy_timeout", &self.busy_timeout)
             .field("synchronous", &self.synchronous)
+            .field("threads", &self.threads)
+            .field("inline_reads", &self.inline_reads)
             .finish_non_exhaustive()
     }
 }

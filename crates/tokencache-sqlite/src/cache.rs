@@ -10,8 +10,10 @@ use tokencache_core::{
     ValueCodec,
 };
 
+use crate::batch::{WriteOp, WriteQueue};
 use crate::builder::{CodecName, SqliteCacheBuilder, Synchronous};
 use crate::pool::Connections;
+use crate::stats::{Counters, SqliteStats};
 use crate::workers::Workers;
 
 /// A token cache in a SQLite file, safe for several threads and several processes.
@@ -35,10 +37,23 @@ use crate::workers::Workers;
 /// - WAL mode, `secure_delete=ON`, a busy timeout; writes are `BEGIN IMMEDIATE`
 ///   transactions retried with backoff while another process holds the lock, so a
 ///   busy database surfaces only after the busy timeout, as a temporary error.
-/// - All SQLite work (and encryption) runs on the cache's own threads
-///   ([`SqliteCacheBuilder::threads`]), fed by a channel, never on the async executor; the
-///   futures only wait for the answer, so any executor works. The threads stop when the
-///   last clone of the cache is dropped.
+/// - Group commit: `set`, `remove` and `remove_many` are queued, and one transaction (one
+///   fsync with [`Synchronous::Full`]) commits every write queued behind the one before;
+///   each is acknowledged once its transaction committed. A group that fails is redone one
+///   write per transaction, so that one write's error fails no other. `update` and the
+///   lease operations run their own transactions.
+/// - Short reads run on the calling task: `get` and `keys_with_prefix` take a free inline
+///   read connection (busy timeout 0, a bound of some tens of microseconds on the
+///   statement) and hand the read to the cache's threads when none is free, or when it
+///   meets a lock or its bound; they never wait on the executor
+///   ([`SqliteCacheBuilder::inline_reads`] turns this off).
+/// - Everything else that touches the file (commits, waits for locks, listings of every
+///   key, housekeeping) runs on the cache's own threads ([`SqliteCacheBuilder::threads`]),
+///   fed by a channel, never on the async executor; the futures only wait for the answer,
+///   so any executor works. The threads stop when the last clone of the cache is dropped.
+///   Values are encrypted on the calling task, and decrypted where they were read
+///   (microseconds either way).
+/// - [`SqliteCache::stats`] counts where reads ran and how writes were grouped.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -74,9 +89,13 @@ pub struct SqliteCache {
     pub(crate) inner: Arc<Inner>,
 }
 
-/// What the worker threads share: the connections and the settings of the operations.
+/// What the worker threads share: the connections, the write queue and the settings of
+/// the operations.
 pub(crate) struct Inner {
     pub(crate) conns: Connections,
+    /// Writes waiting for the next group commit.
+    pub(crate) queue: WriteQueue,
+    pub(crate) stats: Counters,
     pub(crate) codec: Arc<dyn ValueCodec>,
     /// Asked for by name with [`SqliteCacheBuilder::plaintext`].
     pub(crate) plaintext: bool,
@@ -106,7 +125,15 @@ impl SqliteCache {
             busy_timeout: Duration::from_secs(10),
             synchronous: Synchronous::default(),
             threads: 2,
+            inline_reads: true,
         }
+    }
+
+    /// What this cache (and its clones) did since it was opened: where its reads ran and
+    /// how its writes were grouped into transactions.
+    pub fn stats(&self) -> SqliteStats {
+        let pauses = self.inner.conns.inline().map_or(0, |i| i.pauses());
+        self.inner.stats.snapshot(pauses)
     }
 
     /// The database file.
@@ -144,31 +171,46 @@ impl fmt::Debug for SqliteCache {
 #[async_trait]
 impl Cache for SqliteCache {
     async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
+        if let Some(found) = self.inner.get_inline(key) {
+            self.inner.stats.inline_read();
+            return found;
+        }
+        self.inner.stats.worker_read();
         let key = key.to_owned();
         self.with_inner(move |inner| inner.get(&key)).await
     }
 
     async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
-        let key = key.to_owned();
-        self.with_inner(move |inner| inner.set(&key, &value)).await
+        let op = self.inner.put(key, &value)?;
+        drop(value);
+        self.write_queued(op).await
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        let key = key.to_owned();
-        self.with_inner(move |inner| inner.remove(&key)).await
+        self.write_queued(WriteOp::Remove(vec![key.to_owned()]))
+            .await
     }
 
     async fn remove_many(&self, keys: &[String]) -> Result<()> {
-        let keys = keys.to_vec();
-        self.with_inner(move |inner| inner.remove_many(&keys)).await
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.write_queued(WriteOp::Remove(keys.to_vec())).await
     }
 
     async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+        // Every key of the file: a long read, for the workers.
+        self.inner.stats.worker_read();
         self.with_inner(|inner| inner.keys_with_prefix("").map(Some))
             .await
     }
 
     async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+        if let Some(keys) = self.inner.keys_with_prefix_inline(prefix) {
+            self.inner.stats.inline_read();
+            return Ok(Some(keys));
+        }
+        self.inner.stats.worker_read();
         let prefix = prefix.to_owned();
         self.with_inner(move |inner| inner.keys_with_prefix(&prefix).map(Some))
             .await

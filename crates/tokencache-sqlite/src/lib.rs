@@ -47,15 +47,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
 mod builder;
 mod cache;
 mod error;
+mod inline;
 mod keycheck;
 mod lease;
 mod maintenance;
 mod pool;
 mod rows;
 mod schema;
+mod stats;
 mod update;
 mod workers;
 
@@ -63,6 +66,7 @@ pub use builder::{SqliteCacheBuilder, Synchronous, MAX_BUSY_TIMEOUT};
 pub use cache::SqliteCache;
 pub use maintenance::Rotation;
 pub use schema::SCHEMA_VERSION;
+pub use stats::SqliteStats;
 
 /// The examples of this crate's README.md, compiled and run as doctests.
 #[cfg(doctest)]

@@ -10,6 +10,7 @@ use tokencache_core::{Error, Result};
 
 use crate::builder::Synchronous;
 use crate::error::{is_busy, map_err};
+use crate::inline::InlineReaders;
 use crate::schema::migrate;
 
 /// The settings every connection of a cache is opened with.
@@ -27,22 +28,42 @@ pub(crate) struct Connections {
     /// The one connection that writes: in-process writers queue on this mutex instead of
     /// on SQLite's file lock.
     writer: Mutex<Connection>,
-    /// Idle read connections.
+    /// Idle read connections of the worker threads.
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
+    /// The read connections of the calling tasks (`None`: inline reads are off).
+    inline: Option<InlineReaders>,
 }
 
 impl Connections {
     /// Opens the writer (creating the file, switching it to WAL mode, migrating the
-    /// schema). Blocking: run it on a worker.
-    pub(crate) fn open(path: PathBuf, opts: Options, max_readers: usize) -> Result<Connections> {
+    /// schema), then `inline_readers` read connections for the calling tasks. Blocking:
+    /// run it on a worker.
+    pub(crate) fn open(
+        path: PathBuf,
+        opts: Options,
+        max_readers: usize,
+        inline_readers: usize,
+    ) -> Result<Connections> {
         let writer = open_writer(&path, &opts)?;
+        let inline = match inline_readers {
+            0 => None,
+            n => {
+                // A busy timeout of 0: an inline read that meets a lock gives up at once.
+                let no_wait = Options {
+                    busy_timeout: Duration::ZERO,
+                    ..opts
+                };
+                Some(InlineReaders::open(n, || open_connection(&path, &no_wait))?)
+            }
+        };
         Ok(Connections {
             path,
             opts,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             max_readers,
+            inline,
         })
     }
 
@@ -52,18 +73,31 @@ impl Connections {
         &self,
         mut f: impl FnMut(&rusqlite::Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = lock(&self.writer);
+        let conn = self.writer();
         retry_busy(self.opts.busy_timeout, || {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx = begin_immediate(&conn)?;
             let out = f(&tx)?;
             tx.commit().map_err(map_err)?;
             Ok(out)
         })
     }
 
-    /// Runs `f` on an idle read connection (opening one if none is idle).
+    /// The writer connection, once no other thread of this cache writes.
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+
+    /// How long a worker waits for a database locked by another process.
+    pub(crate) fn busy_timeout(&self) -> Duration {
+        self.opts.busy_timeout
+    }
+
+    /// The read connections of the calling tasks, unless inline reads are off.
+    pub(crate) fn inline(&self) -> Option<&InlineReaders> {
+        self.inline.as_ref()
+    }
+
+    /// Runs `f` on an idle read connection of the workers (opening one if none is idle).
     pub(crate) fn read<T>(&self, mut f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
         let idle = lock(&self.readers).pop();
         let conn = match idle {
@@ -77,6 +111,12 @@ impl Connections {
         }
         out
     }
+}
+
+/// Starts a `BEGIN IMMEDIATE` transaction on `conn` (a busy database is an error: retry
+/// with [`retry_busy`]).
+pub(crate) fn begin_immediate(conn: &Connection) -> Result<rusqlite::Transaction<'_>> {
+    rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(map_err)
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -244,7 +284,7 @@ fn open_writer(path: &Path, opts: &Options) -> Result<Connection> {
 
 /// Calls `f` until it returns something other than a busy error, or until `timeout`
 /// has passed, sleeping with jittered exponential backoff (1 ms doubling up to 50 ms).
-fn retry_busy<T>(timeout: Duration, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+pub(crate) fn retry_busy<T>(timeout: Duration, mut f: impl FnMut() -> Result<T>) -> Result<T> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(1);
     loop {

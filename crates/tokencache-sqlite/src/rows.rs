@@ -1,89 +1,98 @@
 //! The cache operations on the `tokencache_entries` rows: point reads and writes, removal,
 //! and the key listing by prefix range.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use tokencache_core::{decode_or_miss, Cacheable, Result};
 
+use crate::batch::WriteOp;
 use crate::cache::Inner;
 use crate::error::map_err;
 
+/// The stored value of one key.
+pub(crate) const SELECT_VALUE: &str = "SELECT value FROM tokencache_entries WHERE key = ?1";
+/// The keys in `[?1, ?2)`, in order: a range of the primary-key index.
+pub(crate) const SELECT_KEY_RANGE: &str =
+    "SELECT key FROM tokencache_entries WHERE key >= ?1 AND key < ?2 ORDER BY key";
+/// The keys from `?1` on, in order (a prefix without an upper bound).
+pub(crate) const SELECT_KEYS_FROM: &str =
+    "SELECT key FROM tokencache_entries WHERE key >= ?1 ORDER BY key";
+/// Writes one row: key, value, expiry, whether it holds a refresh token.
+pub(crate) const UPSERT: &str =
+    "INSERT INTO tokencache_entries (key, value, expires_at, has_refresh_token)
+     VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+         expires_at = excluded.expires_at,
+         has_refresh_token = excluded.has_refresh_token";
+/// Deletes one row.
+pub(crate) const DELETE: &str = "DELETE FROM tokencache_entries WHERE key = ?1";
+
+fn select_value(c: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    c.prepare_cached(SELECT_VALUE)?
+        .query_row([key], |r| r.get(0))
+        .optional()
+}
+
+fn select_keys(c: &Connection, prefix: &str, upper: Option<&str>) -> rusqlite::Result<Vec<String>> {
+    let mut stmt;
+    let rows = match upper {
+        Some(upper) => {
+            stmt = c.prepare_cached(SELECT_KEY_RANGE)?;
+            stmt.query(params![prefix, upper])?
+        }
+        None => {
+            stmt = c.prepare_cached(SELECT_KEYS_FROM)?;
+            stmt.query(params![prefix])?
+        }
+    };
+    rows.mapped(|r| r.get(0)).collect()
+}
+
 impl Inner {
+    /// The value at `key`, read on a worker thread.
     pub(crate) fn get(&self, key: &str) -> Result<Option<Cacheable>> {
-        let bytes: Option<Vec<u8>> = self.conns.read(|c| {
-            c.prepare_cached("SELECT value FROM tokencache_entries WHERE key = ?1")
-                .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
-                .map_err(map_err)
-        })?;
+        let bytes = self.conns.read(|c| select_value(c, key).map_err(map_err))?;
+        self.decode(key, bytes)
+    }
+
+    /// The value at `key`, read on the calling task; `None` when the read must go to a
+    /// worker thread (see [`crate::inline`]).
+    pub(crate) fn get_inline(&self, key: &str) -> Option<Result<Option<Cacheable>>> {
+        let bytes = self.conns.inline()?.try_read(|c| select_value(c, key))?;
+        Some(self.decode(key, bytes))
+    }
+
+    fn decode(&self, key: &str, bytes: Option<Vec<u8>>) -> Result<Option<Cacheable>> {
         match bytes {
             Some(b) => decode_or_miss(&*self.codec, key, &b),
             None => Ok(None),
         }
     }
 
-    pub(crate) fn set(&self, key: &str, value: &Cacheable) -> Result<()> {
-        let bytes = self.codec.encode(key, value)?;
-        let expires_at = value.expires_at();
-        let has_rt = value.has_refresh_token();
-        self.conns.write(|tx| {
-            self.record_key_check(tx)?;
-            tx.prepare_cached(
-                "INSERT INTO tokencache_entries (key, value, expires_at, has_refresh_token)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value,
-                     expires_at = excluded.expires_at,
-                     has_refresh_token = excluded.has_refresh_token",
-            )
-            .and_then(|mut s| s.execute(params![key, bytes, expires_at, has_rt]))
-            .map_err(map_err)
-        })?;
-        self.key_check_recorded();
-        Ok(())
-    }
-
-    pub(crate) fn remove(&self, key: &str) -> Result<()> {
-        self.conns.write(|tx| {
-            tx.prepare_cached("DELETE FROM tokencache_entries WHERE key = ?1")
-                .and_then(|mut s| s.execute([key]))
-                .map_err(map_err)
-        })?;
-        Ok(())
-    }
-
-    pub(crate) fn remove_many(&self, keys: &[String]) -> Result<()> {
-        self.conns.write(|tx| {
-            let mut stmt = tx
-                .prepare_cached("DELETE FROM tokencache_entries WHERE key = ?1")
-                .map_err(map_err)?;
-            for key in keys {
-                stmt.execute([key]).map_err(map_err)?;
-            }
-            Ok(())
+    /// The write of `value` at `key`, encoded (encrypted) on the calling thread.
+    pub(crate) fn put(&self, key: &str, value: &Cacheable) -> Result<WriteOp> {
+        Ok(WriteOp::Put {
+            key: key.to_owned(),
+            bytes: self.codec.encode(key, value)?,
+            expires_at: value.expires_at(),
+            has_refresh_token: value.has_refresh_token(),
         })
     }
 
-    /// The keys in `[prefix, successor(prefix))`, in order, read from the primary-key index.
+    /// The keys in `[prefix, successor(prefix))`, in order, read from the primary-key
+    /// index on a worker thread.
     pub(crate) fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         let upper = prefix_upper_bound(prefix);
-        self.conns.read(|c| {
-            let collect = |mut s: rusqlite::CachedStatement<'_>, p: &[&dyn rusqlite::ToSql]| {
-                s.query_map(p, |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            };
-            match &upper {
-                Some(upper) => c
-                    .prepare_cached(
-                        "SELECT key FROM tokencache_entries
-                         WHERE key >= ?1 AND key < ?2 ORDER BY key",
-                    )
-                    .and_then(|s| collect(s, params![prefix, upper])),
-                None => c
-                    .prepare_cached(
-                        "SELECT key FROM tokencache_entries WHERE key >= ?1 ORDER BY key",
-                    )
-                    .and_then(|s| collect(s, params![prefix])),
-            }
-            .map_err(map_err)
-        })
+        self.conns
+            .read(|c| select_keys(c, prefix, upper.as_deref()).map_err(map_err))
+    }
+
+    /// [`Inner::keys_with_prefix`] on the calling task; `None` when the read must go to a
+    /// worker thread (a long range, a lock, every inline connection in use).
+    pub(crate) fn keys_with_prefix_inline(&self, prefix: &str) -> Option<Vec<String>> {
+        let upper = prefix_upper_bound(prefix);
+        self.conns
+            .inline()?
+            .try_read(|c| select_keys(c, prefix, upper.as_deref()))
     }
 }
 

@@ -7,7 +7,7 @@ use tokencache_core::{decode_or_miss, Fence, Result, Update, UpdateFn, Updated};
 use crate::cache::Inner;
 use crate::error::map_err;
 use crate::lease::fence_holds;
-use crate::rows::prefix_upper_bound;
+use crate::rows::{prefix_upper_bound, DELETE, SELECT_VALUE, UPSERT};
 
 impl Inner {
     /// Selects `key`, decodes it, runs `f` and writes or deletes what it decides, in one
@@ -29,7 +29,7 @@ impl Inner {
                 }
             }
             let bytes: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT value FROM tokencache_entries WHERE key = ?1")
+                .prepare_cached(SELECT_VALUE)
                 .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
                 .map_err(map_err)?;
             let current = match bytes {
@@ -40,26 +40,20 @@ impl Inner {
                 Update::Keep => Updated::Kept(current),
                 Update::Put(value) => {
                     let bytes = self.codec.encode(key, &value)?;
-                    tx.prepare_cached(
-                        "INSERT INTO tokencache_entries (key, value, expires_at, has_refresh_token)
-                         VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value,
-                             expires_at = excluded.expires_at,
-                             has_refresh_token = excluded.has_refresh_token",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            key,
-                            bytes,
-                            value.expires_at(),
-                            value.has_refresh_token()
-                        ])
-                    })
-                    .map_err(map_err)?;
+                    tx.prepare_cached(UPSERT)
+                        .and_then(|mut s| {
+                            s.execute(params![
+                                key,
+                                bytes,
+                                value.expires_at(),
+                                value.has_refresh_token()
+                            ])
+                        })
+                        .map_err(map_err)?;
                     Updated::Put(value)
                 }
                 Update::Remove => {
-                    tx.prepare_cached("DELETE FROM tokencache_entries WHERE key = ?1")
+                    tx.prepare_cached(DELETE)
                         .and_then(|mut s| s.execute([key]))
                         .map_err(map_err)?;
                     Updated::Removed

@@ -47,13 +47,18 @@ impl Workers {
         f: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = oneshot::channel();
-        self.0
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .map_err(|_| Error::unexpected("the SQLite worker threads have stopped"))?;
+        self.spawn(move || {
+            let _ = tx.send(f());
+        })?;
         rx.await
             .map_err(|_| Error::unexpected("a SQLite operation panicked"))?
+    }
+
+    /// Hands `f` to a worker thread without waiting for it.
+    pub(crate) fn spawn(&self, f: impl FnOnce() + Send + 'static) -> Result<()> {
+        self.0
+            .send(Box::new(f))
+            .map_err(|_| Error::unexpected("the SQLite worker threads have stopped"))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Several real processes on one file: concurrent writers lose nothing and see no
 //! SQLITE_BUSY; writers killed with SIGKILL leave an intact file holding every
-//! acknowledged write.
+//! acknowledged write. Each writer process runs several tasks on one cache, so that its
+//! writes are committed in groups (group commit): the kill test checks that groups of
+//! more than one write were acknowledged.
 //!
 //! The writer processes are this test binary run again with `TOKENCACHE_SQLITE_CHILD`
 //! set: the test that spawns them runs the writer role instead when it sees the variable.
@@ -8,6 +10,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +22,7 @@ const CHILD: &str = "TOKENCACHE_SQLITE_CHILD";
 const PATH: &str = "TOKENCACHE_SQLITE_CHILD_PATH";
 const PREFIX: &str = "TOKENCACHE_SQLITE_CHILD_PREFIX";
 const COUNT: &str = "TOKENCACHE_SQLITE_CHILD_COUNT";
+const TASKS: &str = "TOKENCACHE_SQLITE_CHILD_TASKS";
 
 fn codec() -> Arc<EncryptedCodec> {
     Arc::new(EncryptedCodec::new(
@@ -33,8 +37,10 @@ fn value(key: &str) -> Cacheable {
     WrappedCacheEntry::new(EntryBody::from(e), 1_700_000_000).into()
 }
 
-/// The writer role: writes `COUNT` entries `PREFIX<n>` and prints `ACK <key>` after each
-/// `set` returned, then `DONE`. Any error panics, so the process fails.
+/// The writer role: `TASKS` tasks write `COUNT` entries `PREFIX<task>-<n>` between them,
+/// each printing `ACK <key>` after its `set` returned, and `BATCH <n>` whenever the
+/// largest group of writes one transaction committed grew to `n`; then `DONE`. Any error
+/// panics, so the process fails.
 fn run_child_if_asked() -> bool {
     if std::env::var_os(CHILD).is_none() {
         return false;
@@ -42,44 +48,70 @@ fn run_child_if_asked() -> bool {
     let path = std::env::var(PATH).unwrap();
     let prefix = std::env::var(PREFIX).unwrap();
     let count: usize = std::env::var(COUNT).unwrap().parse().unwrap();
+    let tasks: usize = std::env::var(TASKS).unwrap().parse().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let cache = SqliteCache::open(&path, codec()).await.unwrap();
-        let mut out = std::io::stdout().lock();
+        let cache = Arc::new(SqliteCache::open(&path, codec()).await.unwrap());
         // libtest has printed "test <name> ... " without a newline: end that line.
-        writeln!(out).unwrap();
-        for n in 0..count {
-            let key = format!("{prefix}{n:06}");
-            if let Err(e) = cache.set(&key, value(&key)).await {
-                panic!(
-                    "set failed: {e} (kind {:?}, temporary {})",
-                    e.kind(),
-                    e.is_temporary()
-                );
-            }
-            writeln!(out, "ACK {key}").unwrap();
-            out.flush().unwrap();
+        writeln!(std::io::stdout().lock()).unwrap();
+        let largest = Arc::new(AtomicU64::new(0));
+        let writers: Vec<_> = (0..tasks)
+            .map(|t| {
+                let (cache, prefix, largest) = (cache.clone(), prefix.clone(), largest.clone());
+                tokio::spawn(async move {
+                    for n in (t..count).step_by(tasks) {
+                        let key = format!("{prefix}{t}-{n:06}");
+                        if let Err(e) = cache.set(&key, value(&key)).await {
+                            panic!(
+                                "set failed: {e} (kind {:?}, temporary {})",
+                                e.kind(),
+                                e.is_temporary()
+                            );
+                        }
+                        let batch = cache.stats().largest_batch;
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "ACK {key}").unwrap();
+                        if largest.fetch_max(batch, Ordering::Relaxed) < batch {
+                            writeln!(out, "BATCH {batch}").unwrap();
+                        }
+                        out.flush().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
         }
-        writeln!(out, "DONE").unwrap();
+        writeln!(std::io::stdout().lock(), "DONE").unwrap();
     });
     true
 }
 
-fn spawn_writer(test_name: &str, path: &Path, prefix: &str, count: usize) -> Child {
+fn spawn_writer(test_name: &str, path: &Path, prefix: &str, count: usize, tasks: usize) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, "writer")
         .env(PATH, path)
         .env(PREFIX, prefix)
         .env(COUNT, count.to_string())
+        .env(TASKS, tasks.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
+}
+
+/// The largest group of writes one transaction committed, by the `BATCH` lines.
+fn largest_batch(lines: &[String]) -> u64 {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("BATCH ")?.parse().ok())
+        .max()
+        .unwrap_or(0)
 }
 
 /// Every `ACK` key in `lines`.
@@ -144,7 +176,7 @@ fn two_processes_write_10000_entries_each() {
     let start = Instant::now();
     let children: Vec<Child> = ["a-", "b-"]
         .iter()
-        .map(|p| spawn_writer("two_processes_write_10000_entries_each", &path, p, N))
+        .map(|p| spawn_writer("two_processes_write_10000_entries_each", &path, p, N, 4))
         .collect();
     let mut all = Vec::new();
     for mut child in children {
@@ -177,12 +209,14 @@ fn writers_killed_mid_stream_lose_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.db");
     let mut acknowledged = Vec::new();
+    let mut largest = 0;
     for round in 0..20usize {
         let mut child = spawn_writer(
             "writers_killed_mid_stream_lose_no_acknowledged_write",
             &path,
             &format!("r{round:02}-"),
             1_000_000,
+            8,
         );
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         // Let it acknowledge a varying number of writes, then kill it (SIGKILL) while it
@@ -207,12 +241,17 @@ fn writers_killed_mid_stream_lose_no_acknowledged_write() {
         let keys = acks(&lines);
         assert!(keys.len() >= wanted);
         acknowledged.extend(keys);
+        largest = largest.max(largest_batch(&lines));
 
         integrity_check(&path);
         assert_all_present(&path, &acknowledged);
     }
     eprintln!(
-        "{} acknowledged writes survived 20 kills",
+        "{} acknowledged writes survived 20 kills; up to {largest} writes per transaction",
         acknowledged.len()
+    );
+    assert!(
+        largest > 1,
+        "the writers' sets were committed one per transaction: group commit untested"
     );
 }
