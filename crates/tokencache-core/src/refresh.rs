@@ -212,11 +212,13 @@ impl Flights {
 struct Leading<'a> {
     flights: &'a Flights,
     key: String,
+    finished: bool,
 }
 
 impl Leading<'_> {
-    fn finish(self, outcome: &Outcome) {
+    fn finish(mut self, outcome: &Outcome) {
         let waiters = self.flights.map().remove(&self.key).unwrap_or_default();
+        self.finished = true;
         for tx in waiters {
             let shared = match outcome {
                 Ok(body) => Ok(Arc::clone(body)),
@@ -224,13 +226,14 @@ impl Leading<'_> {
             };
             let _ = tx.send(shared);
         }
-        std::mem::forget(self);
     }
 }
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
-        self.flights.map().remove(&self.key);
+        if !self.finished {
+            self.flights.map().remove(&self.key);
+        }
     }
 }
 
@@ -371,6 +374,7 @@ impl CacheManager {
                     break Leading {
                         flights: &self.flights,
                         key: flight_key,
+                        finished: false,
                     }
                 }
             }
