@@ -371,3 +371,38 @@ async fn without_any_token_it_is_missing_refresh_token() {
     assert!(r.cache.snapshot().is_empty());
     let _ = Cacheable::from_json(b"{}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_leader_hands_the_flight_on_after_its_lease() {
+    // The lock runs by the system clock: the cancelled leader's lease ends by itself.
+    let r = rig(Some(Arc::new(InProcessLock::new())));
+    r.manager.set(tokens("at-0", "rt-0", 60.0)).await.unwrap();
+    r.clock.advance(Duration::from_secs(61));
+    let m = r.manager.clone();
+    let leader = tokio::spawn(async move {
+        m.get_or_refresh(&key(), RefreshOptions::default(), |_| async {
+            std::future::pending::<()>().await;
+            unreachable!()
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let m = r.manager.clone();
+    let waiter = tokio::spawn(async move {
+        m.get_or_refresh(&key(), RefreshOptions::default(), |req| async move {
+            assert_eq!(req.refresh_token, "rt-0");
+            Ok(tokens("at-1", "rt-1", 3600.0))
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    let body = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the waiter was handed the flight")
+        .unwrap()
+        .unwrap();
+    assert_eq!(body.access_token.as_deref(), Some("at-1"));
+    assert_eq!(stored_rt(&r.cache).as_deref(), Some("rt-1"));
+}
