@@ -80,6 +80,7 @@ say "chromium $CHROME_VERSION, wasm-bindgen $WB_VERSION; running the tests"
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 set +e
+say "note: the conformance kit's lease checks do not run in the browser (the suites share one page's Web Locks, which run by real time); tests/locks.rs and tests/tabs.rs check WebLock there"
 cargo test --target wasm32-unknown-unknown -p tokencache-web 2>&1 | tee "$LOG"
 STATUS=${PIPESTATUS[0]}
 set -e
