@@ -3,10 +3,8 @@
 //!
 //! - `<backend>/refresh_fast_path`: `get_or_refresh` of a key whose access token is valid
 //!   (one `get`, no lock; its refresh function is never called) vs `get` of the same key
-//!   with the same options (the target: at most 1.05 times the `get`), and
-//!   `split_fast_path`: the same answer from a `get` inline with the refresh behind a
-//!   `Box` (what `get_or_refresh` would cost if the core split its fast path from its
-//!   large refresh state machine; the sizes of the three futures are printed);
+//!   with the same options (the target: at most 1.05 times the `get`; the sizes of both
+//!   futures are printed);
 //! - `<backend>/refresh_lock`: `try_acquire` and `release` of the refresh lock the manager
 //!   uses (memory: an in-process lock; SQLite: the lease row in the file);
 //! - `<backend>/forced_refresh`: a forced `get_or_refresh` whose refresh function answers
@@ -14,9 +12,9 @@
 //!
 //! Wall time on a shared machine drifts with its load between criterion's functions, so
 //! each backend also prints a *paired* ratio: batches of `get` and of `get_or_refresh`
-//! (and of `split_fast_path`) timed alternately (ABBA), the median of the per-round
+//! timed alternately (ABBA), the median of the per-round
 //! ratios. For instruction counts (stable under load), run the binary under callgrind with
-//! `TOKENCACHE_REFRESH_INSTRUCTIONS=<get|get_or_refresh|split_fast_path>:<N>` (memory
+//! `TOKENCACHE_REFRESH_INSTRUCTIONS=<get|get_or_refresh>:<N>` (memory
 //! backend, N calls), once with N and once with 0, and divide the difference by N.
 //!
 //! `cargo bench -p tokencache-benches --bench refresh`
@@ -29,33 +27,16 @@ use criterion::{criterion_group, Criterion};
 use tokencache_benches::workloads::{frozen_clock, Op, RefreshOp, Workload, SMALL_SIZE};
 use tokencache_benches::{criterion, current_thread_runtime, runtime};
 use tokencache_core::{
-    Cache, CacheEntry, CacheKey, CacheManager, Clock, EntryBody, GetOptions, RefreshError,
-    RefreshOptions, RefreshRequest, Result,
+    Cache, CacheEntry, CacheKey, CacheManager, Clock, GetOptions, RefreshError, RefreshOptions,
+    RefreshRequest,
 };
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache_memory::MemoryCache;
 use tokencache_sqlite::SqliteCache;
 
-/// `get_or_refresh` with its fast path split from the refresh: the read inline, the rest
-/// (never reached by the fast-path group) behind a `Box`, so that the future of a call
-/// that finds a valid token is little more than the `get`'s.
-async fn split_fast_path<F, Fut>(
-    manager: &CacheManager,
-    key: &CacheKey,
-    opts: RefreshOptions,
-    refresh: F,
-) -> Result<Arc<EntryBody>>
-where
-    F: FnOnce(RefreshRequest) -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<CacheEntry, RefreshError>>,
-{
-    if !opts.force {
-        let valid = |b: &Arc<EntryBody>| b.access_token.as_deref().is_some_and(|t| !t.is_empty());
-        if let Some(body) = manager.get(key, opts.get).await?.filter(valid) {
-            return Ok(body);
-        }
-    }
-    Box::pin(manager.get_or_refresh(key, opts, refresh)).await
+/// The refresh function of the fast path: never called (a valid token is cached).
+async fn never(_req: RefreshRequest) -> Result<CacheEntry, RefreshError> {
+    Err(RefreshError::Fatal("the fast path must not refresh".into()))
 }
 
 /// The fast-path variants the paired ratio and the instruction counts compare.
@@ -63,7 +44,6 @@ where
 enum Read {
     Get,
     GetOrRefresh,
-    Split,
 }
 
 impl Read {
@@ -71,7 +51,6 @@ impl Read {
         match s {
             "get" => Some(Read::Get),
             "get_or_refresh" => Some(Read::GetOrRefresh),
-            "split_fast_path" => Some(Read::Split),
             _ => None,
         }
     }
@@ -80,9 +59,6 @@ impl Read {
 /// `n` reads of `key` as `how`, awaited one after the other; the time they took.
 async fn reads(manager: &CacheManager, key: &CacheKey, how: Read, n: u64) -> Duration {
     let opts = RefreshOptions::default();
-    let never = |_req: RefreshRequest| async {
-        Err::<CacheEntry, _>(RefreshError::Fatal("the fast path must not refresh".into()))
-    };
     let t = Instant::now();
     for _ in 0..n {
         let body = match how {
@@ -91,7 +67,6 @@ async fn reads(manager: &CacheManager, key: &CacheKey, how: Read, n: u64) -> Dur
                 .await
                 .map(Option::unwrap),
             Read::GetOrRefresh => manager.get_or_refresh(black_box(key), opts, never).await,
-            Read::Split => split_fast_path(manager, black_box(key), opts, never).await,
         };
         black_box(body.expect("a valid access token"));
     }
@@ -144,18 +119,14 @@ fn bench_backend(
     let (manager, key) = (p.manager(), p.key());
     let get = GetOptions::default();
     let opts = RefreshOptions::default().get(get);
-    let never = |_req: RefreshRequest| async {
-        Err::<CacheEntry, _>(RefreshError::Fatal("the fast path must not refresh".into()))
-    };
     let fast = rt
         .block_on(manager.get_or_refresh(key, opts, never))
         .expect("a valid access token, no refresh");
     assert_eq!(fast.access_token.as_deref(), Some("at-target"));
     println!(
-        "{backend}: future sizes: get {} B, get_or_refresh {} B, split_fast_path {} B",
+        "{backend}: future sizes: get {} B, get_or_refresh {} B",
         std::mem::size_of_val(&manager.get(key, get)),
         std::mem::size_of_val(&manager.get_or_refresh(key, opts, never)),
-        std::mem::size_of_val(&split_fast_path(manager, key, opts, never)),
     );
 
     let mut g = c.benchmark_group(format!("{backend}/refresh_fast_path"));
@@ -173,23 +144,13 @@ fn bench_backend(
             )
         })
     });
-    g.bench_function("split_fast_path", |b| {
-        b.to_async(rt).iter(|| async {
-            black_box(
-                split_fast_path(manager, black_box(key), opts, never)
-                    .await
-                    .expect("fast path"),
-            )
-        })
-    });
     g.finish();
     let batch = if backend == "memory" { 2_000 } else { 100 };
-    for other in [Read::GetOrRefresh, Read::Split] {
-        let [q1, median, q3] = paired_ratio(rt, manager, key, (Read::Get, other), 41, batch);
-        println!(
-            "{backend}/refresh_fast_path paired: {other:?} / Get = {median:.3} (quartiles {q1:.3}-{q3:.3}; 41 ABBA rounds of {batch} calls)"
-        );
-    }
+    let [q1, median, q3] =
+        paired_ratio(rt, manager, key, (Read::Get, Read::GetOrRefresh), 41, batch);
+    println!(
+        "{backend}/refresh_fast_path paired: get_or_refresh / get = {median:.3} (quartiles {q1:.3}-{q3:.3}; 41 ABBA rounds of {batch} calls)"
+    );
     rt.block_on(p.check()).expect("still the target");
     rt.block_on(p.cleanup()).expect("cleanup");
 
@@ -246,7 +207,7 @@ fn instructions(spec: &str) {
     let (how, n) = spec
         .split_once(':')
         .and_then(|(how, n)| Some((Read::parse(how)?, n.parse::<u64>().ok()?)))
-        .expect("TOKENCACHE_REFRESH_INSTRUCTIONS=<get|get_or_refresh|split_fast_path>:<N>");
+        .expect("TOKENCACHE_REFRESH_INSTRUCTIONS=<get|get_or_refresh>:<N>");
     let rt = current_thread_runtime();
     let clock: Arc<dyn Clock> = frozen_clock();
     let cache: Arc<dyn Cache> = Arc::new(MemoryCache::builder().clock(clock.clone()).build());

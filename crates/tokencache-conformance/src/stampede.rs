@@ -167,6 +167,16 @@ fn spawn(
     cmd.spawn().unwrap()
 }
 
+/// The lines a child printed, once it exited successfully (blocking).
+fn output_of(mut child: Child) -> Vec<String> {
+    let lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .collect();
+    assert!(child.wait().unwrap().success(), "a child process failed");
+    lines
+}
+
 /// Stores the family's first tokens: an access token that has already expired, and the
 /// first refresh token of a new family at `idp`.
 async fn seed(manager: &CacheManager, idp: &MockIdp) {
@@ -236,17 +246,7 @@ where
         })
         .collect();
     let outputs = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|mut child| {
-                let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
-                    .lines()
-                    .map(Result::unwrap)
-                    .collect();
-                assert!(child.wait().unwrap().success(), "a child process failed");
-                lines
-            })
-            .collect::<Vec<_>>()
+        children.into_iter().map(output_of).collect::<Vec<_>>()
     })
     .await
     .unwrap();
@@ -308,20 +308,9 @@ where
     holder.wait().unwrap();
     idp.hang_after(Duration::ZERO);
     let second = spawn(test_name, "holder", location, &idp, &[]);
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut second = second;
-        let lines: Vec<String> = BufReader::new(second.stdout.take().unwrap())
-            .lines()
-            .map(Result::unwrap)
-            .collect();
-        assert!(
-            second.wait().unwrap().success(),
-            "the second process failed"
-        );
-        lines
-    })
-    .await
-    .unwrap();
+    let lines = tokio::task::spawn_blocking(move || output_of(second))
+        .await
+        .unwrap();
     let second = lines
         .into_iter()
         .find(|l| l.starts_with("AT ") || l.starts_with("ERROR "))

@@ -343,19 +343,6 @@ impl CacheManager {
         }
     }
 
-    /// `Cache::update` for a listing operation: a bad value is skipped, nothing written.
-    async fn listed_update(
-        &self,
-        key: &str,
-        op: &'static str,
-        f: crate::cache::UpdateFn,
-    ) -> Result<Option<Updated>> {
-        match self.store().update(key, None, f).await {
-            Ok(u) => Ok(Some(u)),
-            Err(e) => self.skip_bad_value(key, op, e),
-        }
-    }
-
     /// Holds every write of this manager (unless built with
     /// [`CacheManagerBuilder::unserialized_writes_for_tests`]).
     pub(crate) async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
@@ -859,26 +846,10 @@ impl CacheManager {
     /// that re-checks the refresh token it is shown: an entry that got a new one meanwhile
     /// keeps it.
     pub async fn strip_refresh_token(&self, refresh_token: &str) -> Result<()> {
-        let listing_prefix = format!("{}{SEPARATOR}", self.prefix);
         let _guard = self.write_guard().await;
-        for key in self.list(&listing_prefix).await? {
-            let rt = refresh_token.to_owned();
-            self.listed_update(
-                &key,
-                "strip refresh token",
-                Box::new(move |current| match current {
-                    Some(Cacheable::Entry(e))
-                        if e.body.refresh_token.as_deref() == Some(rt.as_str()) =>
-                    {
-                        let mut body = (*e.body).clone();
-                        body.refresh_token = None;
-                        Update::Put(Cacheable::Entry(WrappedCacheEntry::new(body, e.expires_at)))
-                    }
-                    _ => Update::Keep,
-                }),
-            )
+        let old = Some(refresh_token.to_owned());
+        self.replace_refresh_token(None, old, None, None, "strip refresh token")
             .await?;
-        }
         Ok(())
     }
 
@@ -896,7 +867,7 @@ impl CacheManager {
         let _guard = self.write_guard().await;
         let old = (!use_mrrt).then(|| old_rt.to_owned());
         self.replace_refresh_token(
-            client_id,
+            Some(client_id),
             old,
             Some(new_rt.to_owned()),
             None,

@@ -497,9 +497,8 @@ impl CacheManager {
             Ok(entry) => entry,
             Err(RefreshError::InvalidGrant(source)) => {
                 let _guard = self.write_guard().await;
-                let client = key.client_id.clone();
                 self.replace_refresh_token(
-                    &client,
+                    Some(&key.client_id),
                     Some(rt0),
                     None,
                     Some(&lease.fence),
@@ -580,9 +579,8 @@ impl CacheManager {
             _ => {}
         }
         // The rest of the family that still holds the exchanged token gets the new one.
-        let client = key.client_id.clone();
         self.replace_refresh_token(
-            &client,
+            Some(&key.client_id),
             Some(rt0),
             Some(new_rt),
             Some(&lease.fence),
@@ -606,24 +604,26 @@ impl CacheManager {
         }
     }
 
-    /// Every listed entry of `client_id` whose refresh token is `old` (any refresh token
-    /// when `None`) gets `new` (`None`: loses it); expiry kept. Each entry is one atomic
+    /// Every listed entry of `client_id` (of any client when `None`) whose refresh token
+    /// is `old` (any refresh token when `None`) gets `new` (`None`: loses it); expiry kept. Each entry is one atomic
     /// update that re-checks the token it is shown, fenced by `fence` when given.
     /// Values that do not decode or authenticate are skipped (counted). Returns whether a
     /// fence was lost (then the remaining entries are left alone). Call with the write
     /// lock held.
     pub(crate) async fn replace_refresh_token(
         &self,
-        client_id: &str,
+        client_id: Option<&str>,
         old: Option<String>,
         new: Option<String>,
         fence: Option<&Fence>,
         op: &'static str,
     ) -> Result<bool> {
-        let listing_prefix = format!("{}{SEPARATOR}{client_id}", self.prefix());
+        let listing_prefix = format!("{}{SEPARATOR}{}", self.prefix(), client_id.unwrap_or(""));
         for key in self.list(&listing_prefix).await? {
-            if !CacheKey::from_key(&key).is_ok_and(|k| k.client_id == client_id) {
-                continue;
+            if let Some(client_id) = client_id {
+                if !CacheKey::from_key(&key).is_ok_and(|k| k.client_id == client_id) {
+                    continue;
+                }
             }
             let (old, new) = (old.clone(), new.clone());
             let f = Box::new(move |current: Option<&Cacheable>| match current {
