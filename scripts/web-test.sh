@@ -44,7 +44,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 have_runner() { wasm-bindgen-test-runner --version 2>/dev/null | awk '{ print $2 }'; }
 if [ "$(have_runner)" != "$WB_VERSION" ]; then
   say "installing wasm-bindgen-cli $WB_VERSION (found: '$(have_runner)')"
-  # Without --locked: with it, dependency resolution fails here (see ENVIRONMENT.md).
+  # Without --locked: with it, the CLI's pinned lock file fails to resolve (webpki-roots).
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
 fi
 [ "$(have_runner)" = "$WB_VERSION" ] || die "wasm-bindgen-test-runner $WB_VERSION not available after install"

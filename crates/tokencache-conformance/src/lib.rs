@@ -89,6 +89,7 @@ mod model;
 mod no_listing;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod stampede;
+pub mod support;
 
 pub use doubles::{MapCache, Yielding};
 pub use harness::Subject;

@@ -5,41 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokencache_core::{
-    Cache, CacheEntry, Cacheable, EntryBody, Lease, ManualClock, TryAcquire, Update, Updated,
-    WrappedCacheEntry,
+use tokencache_conformance::support::{
+    entry_with_refresh_token, fenced_rotate, held, ENTRY_KEY as KEY, LOCK_NAME as NAME,
 };
+use tokencache_core::{Cache, Cacheable, Lease, ManualClock, TryAcquire, Updated};
 use tokencache_memory::MemoryCache;
 
-const KEY: &str = "@@auth0spajs@@::app::https://api::read";
-const NAME: &str = "refresh::app::https://api";
-
 fn with_rt(rt: &str) -> Cacheable {
-    let e = CacheEntry::new("app", "https://api", "read", "at", 3600.0).with_refresh_token(rt);
-    WrappedCacheEntry::new(EntryBody::from(e), 1_700_003_600).into()
-}
-
-fn held(t: TryAcquire) -> Lease {
-    match t {
-        TryAcquire::Held(l) => l,
-        TryAcquire::Busy { .. } => panic!("expected the lock to be free"),
-    }
+    entry_with_refresh_token(rt, 1_700_003_600)
 }
 
 /// A fenced write of `rt`, only where the stored refresh token is still `old`.
 async fn rotate(cache: &MemoryCache, lease: &Lease, old: &str, rt: &str) -> Updated {
-    let (old, new) = (old.to_owned(), with_rt(rt));
-    cache
-        .update(
-            KEY,
-            Some(&lease.fence),
-            Box::new(move |current| match current {
-                Some(Cacheable::Entry(e)) if e.body.refresh_token.as_deref() == Some(&old) => {
-                    Update::Put(new.clone())
-                }
-                _ => Update::Keep,
-            }),
-        )
+    fenced_rotate(cache, KEY, lease, old, with_rt(rt))
         .await
         .unwrap()
 }

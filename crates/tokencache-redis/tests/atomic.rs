@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{cluster_urls, fresh_namespace, standalone_url, Target, TARGETS};
+use tokencache_conformance::support::{counted, increment};
 use tokencache_core::{
-    Cache, CacheEntry, Cacheable, EntryBody, ErrorKind, KeyManifestEntry, Update, UpdateFn,
-    Updated, WrappedCacheEntry,
+    Cache, CacheEntry, Cacheable, EntryBody, ErrorKind, KeyManifestEntry, Update, Updated,
+    WrappedCacheEntry,
 };
 use tokencache_crypto::{DataKey, EncryptedCodec, KeyRing};
 use tokencache_redis::redis;
@@ -22,28 +23,11 @@ const COUNTER: &str = "@@auth0spajs@@::counter::api::n";
 /// A token-like secret that must appear in no error.
 const SECRET: &str = "rt-SECRET-4f9a";
 
-/// One increment of the counter: a list of lines `n0`, `n1`, ... (as the conformance
-/// check counts), one more line per update.
-fn increment() -> UpdateFn {
-    Box::new(|current| {
-        let mut m = match current {
-            Some(Cacheable::Manifest(m)) => m.clone(),
-            _ => KeyManifestEntry::default(),
-        };
-        m.keys.push(format!("n{}", m.keys.len()));
-        Update::Put(Cacheable::Manifest(m))
-    })
-}
-
 fn lines(v: Option<Cacheable>) -> Vec<String> {
     match v {
         Some(Cacheable::Manifest(m)) => m.keys,
         other => panic!("the counter must hold a list, found {other:?}"),
     }
-}
-
-fn counted(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("n{i}")).collect()
 }
 
 /// Runs `per_cache` concurrent increments on each of `caches`, as tasks.

@@ -8,54 +8,21 @@ mod common;
 use std::time::Duration;
 
 use common::{fresh_namespace, Target, TARGETS};
-use tokencache_core::{
-    Cache, CacheEntry, Cacheable, EntryBody, Lease, RefreshLock, TryAcquire, Update, UpdateFn,
-    Updated, WrappedCacheEntry,
+use tokencache_conformance::support::{
+    busy, entry_with_refresh_token, held, refresh_token_of, replace_refresh_token,
+    ENTRY_KEY as KEY, LOCK_NAME as NAME,
 };
+use tokencache_core::{Cache, Cacheable, RefreshLock, Update, UpdateFn, Updated};
 use tokencache_redis::redis;
 use tokencache_redis::RedisCache;
 
-const KEY: &str = "@@auth0spajs@@::app::https://api::read";
-const NAME: &str = "refresh::app::https://api";
-
 fn with_rt(rt: &str) -> Cacheable {
-    let e = CacheEntry::new("app", "https://api", "read", format!("at-{rt}"), 3600.0)
-        .with_refresh_token(rt);
-    WrappedCacheEntry::new(EntryBody::from(e), 4_000_000_000).into()
-}
-
-fn stored_rt(v: Option<Cacheable>) -> Option<String> {
-    match v {
-        Some(Cacheable::Entry(e)) => e.body.refresh_token.clone(),
-        _ => None,
-    }
-}
-
-fn held(t: TryAcquire) -> Lease {
-    match t {
-        TryAcquire::Held(l) => l,
-        TryAcquire::Busy { retry_after } => {
-            panic!("expected the lock to be free, busy for {retry_after:?}")
-        }
-    }
-}
-
-fn busy(t: TryAcquire) -> Duration {
-    match t {
-        TryAcquire::Busy { retry_after } => retry_after,
-        TryAcquire::Held(l) => panic!("expected the lock to be held, took epoch {}", l.fence.epoch),
-    }
+    entry_with_refresh_token(rt, 4_000_000_000)
 }
 
 /// Replaces refresh token `old` by `rt`; keeps anything else.
 fn rotate(old: &str, rt: &str) -> UpdateFn {
-    let (old, new) = (old.to_owned(), with_rt(rt));
-    Box::new(move |current| match current {
-        Some(Cacheable::Entry(e)) if e.body.refresh_token.as_deref() == Some(old.as_str()) => {
-            Update::Put(new.clone())
-        }
-        _ => Update::Keep,
-    })
+    replace_refresh_token(old, with_rt(rt))
 }
 
 async fn raw<T: redis::FromRedisValue>(cache: &RedisCache, cmd: &mut redis::Cmd) -> T {
@@ -152,8 +119,14 @@ async fn a_paused_holder_loses_its_fence_to_the_next_server() {
         lock_a.release(paused).await.unwrap();
 
         // The store holds the new holder's refresh token, and the new holder still holds.
-        assert_eq!(stored_rt(a.get(KEY).await.unwrap()).as_deref(), Some("rt1"));
-        assert_eq!(stored_rt(b.get(KEY).await.unwrap()).as_deref(), Some("rt1"));
+        assert_eq!(
+            refresh_token_of(a.get(KEY).await.unwrap().as_ref()).as_deref(),
+            Some("rt1")
+        );
+        assert_eq!(
+            refresh_token_of(b.get(KEY).await.unwrap().as_ref()).as_deref(),
+            Some("rt1")
+        );
         busy(
             lock_a
                 .try_acquire(NAME, Duration::from_secs(15))

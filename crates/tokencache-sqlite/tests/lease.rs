@@ -4,49 +4,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokencache_conformance::support::{
+    entry_with_refresh_token, fenced_rotate, held, refresh_token_of, ENTRY_KEY as KEY,
+    LOCK_NAME as NAME,
+};
 use tokencache_core::{
-    Cache, CacheEntry, Cacheable, Clock, EntryBody, Lease, ManualClock, RefreshLock, SystemClock,
-    TryAcquire, Update, Updated, WrappedCacheEntry,
+    Cache, Cacheable, Clock, Lease, ManualClock, RefreshLock, SystemClock, TryAcquire, Updated,
 };
 use tokencache_sqlite::SqliteCache;
 
-const KEY: &str = "@@auth0spajs@@::app::https://api::read";
-const NAME: &str = "refresh::app::https://api";
-
 fn with_rt(rt: &str) -> Cacheable {
-    let e = CacheEntry::new("app", "https://api", "read", "at", 3600.0).with_refresh_token(rt);
-    WrappedCacheEntry::new(EntryBody::from(e), 1_700_003_600).into()
-}
-
-fn stored_rt(v: &Option<Cacheable>) -> Option<String> {
-    match v {
-        Some(Cacheable::Entry(e)) => e.body.refresh_token.clone(),
-        _ => None,
-    }
-}
-
-fn held(t: TryAcquire) -> Lease {
-    match t {
-        TryAcquire::Held(l) => l,
-        TryAcquire::Busy { .. } => panic!("expected the lock to be free"),
-    }
+    entry_with_refresh_token(rt, 1_700_003_600)
 }
 
 /// A fenced write of `rt`, only where the stored refresh token is still `old` (I2).
 async fn rotate(cache: &SqliteCache, lease: &Lease, old: &str, rt: &str) -> Updated {
-    let (old, new) = (old.to_owned(), with_rt(rt));
-    cache
-        .update(
-            KEY,
-            Some(&lease.fence),
-            Box::new(move |current| {
-                if stored_rt(&current.cloned()).as_deref() == Some(old.as_str()) {
-                    Update::Put(new.clone())
-                } else {
-                    Update::Keep
-                }
-            }),
-        )
+    fenced_rotate(cache, KEY, lease, old, with_rt(rt))
         .await
         .unwrap()
 }
@@ -93,7 +66,7 @@ async fn leases_expire_and_a_paused_holder_loses_its_fence() {
         Updated::FenceLost
     );
     assert_eq!(
-        stored_rt(&a.get(KEY).await.unwrap()).as_deref(),
+        refresh_token_of(a.get(KEY).await.unwrap().as_ref()).as_deref(),
         Some("rt0")
     );
     // It can neither extend nor release the new holder's lease.
@@ -114,7 +87,7 @@ async fn leases_expire_and_a_paused_holder_loses_its_fence() {
         Updated::Kept(_)
     ));
     assert_eq!(
-        stored_rt(&a.get(KEY).await.unwrap()).as_deref(),
+        refresh_token_of(a.get(KEY).await.unwrap().as_ref()).as_deref(),
         Some("rt1")
     );
 
@@ -153,7 +126,7 @@ async fn a_holder_that_sleeps_past_its_lease_cannot_write() {
         Updated::Put(with_rt("rt1"))
     );
     assert_eq!(
-        stored_rt(&b.get(KEY).await.unwrap()).as_deref(),
+        refresh_token_of(b.get(KEY).await.unwrap().as_ref()).as_deref(),
         Some("rt1")
     );
 }

@@ -13,10 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{join_all, select, Either};
+use tokencache_conformance::support::{
+    busy, counted, entry_with_refresh_token, fenced_rotate, held, increment,
+};
 use tokencache_conformance::Yielding;
 use tokencache_core::{
-    update_by_get_and_set, Cache, CacheEntry, CacheManager, Cacheable, EntryBody, ErrorKind,
-    KeyManifestEntry, Lease, RefreshLock, TryAcquire, Update, UpdateFn, Updated, WrappedCacheEntry,
+    update_by_get_and_set, Cache, CacheManager, Cacheable, ErrorKind, Lease, RefreshLock,
+    TryAcquire, Update, Updated,
 };
 use tokencache_web::{
     LocalStorageCache, SessionStorageCache, StorageCache, StorageKind, LEASE_KEY_PREFIX,
@@ -142,22 +145,6 @@ fn local_cache(prefix: &str) -> LocalStorageCache {
     cache
 }
 
-/// Adds the next number to the list stored at the key: a counter `n += 1`.
-fn increment() -> UpdateFn {
-    Box::new(|current| {
-        let mut m = match current {
-            Some(Cacheable::Manifest(m)) => m.clone(),
-            _ => KeyManifestEntry::default(),
-        };
-        m.keys.push(format!("n{}", m.keys.len()));
-        Update::Put(Cacheable::Manifest(m))
-    })
-}
-
-fn counted(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("n{i}")).collect()
-}
-
 async fn counter(cache: &dyn Cache, key: &str) -> Vec<String> {
     match cache.get(key).await.unwrap() {
         Some(Cacheable::Manifest(m)) => m.keys,
@@ -277,20 +264,6 @@ async fn updates_wait_for_the_update_lock_held_by_another_context() {
     cache.clear().unwrap();
 }
 
-fn held(t: TryAcquire) -> Lease {
-    match t {
-        TryAcquire::Held(lease) => lease,
-        TryAcquire::Busy { retry_after } => panic!("busy for {retry_after:?}"),
-    }
-}
-
-fn busy(t: TryAcquire) -> Duration {
-    match t {
-        TryAcquire::Busy { retry_after } => retry_after,
-        TryAcquire::Held(lease) => panic!("expected busy, got epoch {}", lease.fence.epoch),
-    }
-}
-
 fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
@@ -298,24 +271,12 @@ fn now_ms() -> i64 {
 const ENTRY_KEY: &str = "@@t-lease@@::app::https://api::read";
 
 fn with_rt(rt: &str) -> Cacheable {
-    let e = CacheEntry::new("app", "https://api", "read", "at", 3600.0).with_refresh_token(rt);
-    WrappedCacheEntry::new(EntryBody::from(e), 1_900_000_000).into()
+    entry_with_refresh_token(rt, 1_900_000_000)
 }
 
 /// A fenced write of the refresh token `rt` where the stored one is still `old`.
 async fn rotate(cache: &dyn Cache, lease: &Lease, old: &str, rt: &str) -> Updated {
-    let (old, new) = (old.to_owned(), with_rt(rt));
-    cache
-        .update(
-            ENTRY_KEY,
-            Some(&lease.fence),
-            Box::new(move |current| match current {
-                Some(Cacheable::Entry(e)) if e.body.refresh_token.as_deref() == Some(&old) => {
-                    Update::Put(new.clone())
-                }
-                _ => Update::Keep,
-            }),
-        )
+    fenced_rotate(cache, ENTRY_KEY, lease, old, with_rt(rt))
         .await
         .unwrap()
 }

@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use tokencache_core::{Cache, CacheKey, Cacheable, KeyManifestEntry, Update};
+use tokencache_core::{Cache, CacheKey, Cacheable};
 
 use crate::checks::concurrency::{concurrently, Call};
 use crate::doubles::Yielding;
 use crate::harness::{entry, raw, with_rt, Check, Subject};
+use crate::support::{counted, increment};
 
 /// The number of concurrent increments of the counter check.
 const INCREMENTS: usize = 64;
@@ -30,22 +31,7 @@ pub async fn atomic_update_loses_no_increment(s: Subject) {
     let calls: Vec<Call> = (0..INCREMENTS)
         .map(|_| {
             let (c, k) = (yielding.clone(), counter.clone());
-            Box::pin(async move {
-                c.update(
-                    &k,
-                    None,
-                    Box::new(|current| {
-                        let mut m = match current {
-                            Some(Cacheable::Manifest(m)) => m.clone(),
-                            _ => KeyManifestEntry::default(),
-                        };
-                        m.keys.push(format!("n{}", m.keys.len()));
-                        Update::Put(Cacheable::Manifest(m))
-                    }),
-                )
-                .await
-                .map(|_| ())
-            }) as Call
+            Box::pin(async move { c.update(&k, None, increment()).await.map(|_| ()) }) as Call
         })
         .collect();
     for r in concurrently(&t, calls).await {
@@ -57,10 +43,9 @@ pub async fn atomic_update_loses_no_increment(s: Subject) {
             "the counter must hold a list after the updates, found {other:?}"
         )),
     };
-    let want: Vec<String> = (0..INCREMENTS).map(|n| format!("n{n}")).collect();
     t.eq(
         lines,
-        want,
+        counted(INCREMENTS),
         "64 concurrent increments must count to 64 (a lost update repeats a number)",
     );
 }

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokencache_core::{
-    Cache, Cacheable, Clock, Fence, Lease, ManualClock, RefreshLock, TryAcquire, Update, UpdateFn,
-    Updated,
+    Cache, Cacheable, Clock, Fence, Lease, ManualClock, RefreshLock, TryAcquire, Update, Updated,
 };
 
 use crate::harness::{entry, raw, set, stored, with_rt, Check, Subject, T0};
+use crate::support::replace_refresh_token;
 
 /// The lock name the checks use (the kind of name a manager's refresh would use).
 const LOCK: &str = "refresh::app::https://api";
@@ -124,18 +124,6 @@ async fn sleep_real(t: &Check, _d: Duration) {
         "the lease did not end when the fixture's clock passed it, and real time cannot be \
          waited for on wasm32: a lock here must run by the fixture's clock",
     )
-}
-
-/// An update that replaces the entry's refresh token `old` by the value `new`, and keeps
-/// anything else.
-fn rotate(old: &str, new: Cacheable) -> UpdateFn {
-    let old = old.to_owned();
-    Box::new(move |current| match current {
-        Some(Cacheable::Entry(e)) if e.body.refresh_token.as_deref() == Some(old.as_str()) => {
-            Update::Put(new.clone())
-        }
-        _ => Update::Keep,
-    })
 }
 
 /// The stored entry with refresh token `rt` (and access token `at-<rt>`).
@@ -331,7 +319,7 @@ pub async fn lease_fence_lost_writes_nothing(s: Subject) {
         .update(
             &key,
             Some(&paused.fence),
-            rotate("rt0", with_refresh_token("late")),
+            replace_refresh_token("rt0", with_refresh_token("late")),
         )
         .await;
     t.eq(
@@ -367,7 +355,7 @@ pub async fn lease_fence_lost_writes_nothing(s: Subject) {
             .update(
                 &key,
                 Some(&fake.fence),
-                rotate("rt0", with_refresh_token("forged")),
+                replace_refresh_token("rt0", with_refresh_token("forged")),
             )
             .await;
         t.eq(
@@ -386,7 +374,7 @@ pub async fn lease_fence_lost_writes_nothing(s: Subject) {
         .update(
             &key,
             Some(&live.fence),
-            rotate("rt0", with_refresh_token("rt1")),
+            replace_refresh_token("rt0", with_refresh_token("rt1")),
         )
         .await;
     t.eq(
@@ -404,7 +392,7 @@ pub async fn lease_fence_lost_writes_nothing(s: Subject) {
         .update(
             &key,
             Some(&live.fence),
-            rotate("rt1", with_refresh_token("rt2")),
+            replace_refresh_token("rt1", with_refresh_token("rt2")),
         )
         .await;
     t.eq(
