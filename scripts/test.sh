@@ -70,6 +70,9 @@ scripts/redis.sh bash -c "cargo test --workspace --exclude tauri-plugin-tokencac
   cargo run --locked --quiet --features $ALL --example redis &&
   cargo run --locked --quiet --features $ALL --example oauth2_refresh"
 
+step "bench report: tokencache bench --report on every backend and auth0-spa-js, rendered by headless Chromium"
+PROFILE=debug scripts/report-test.sh
+
 step "a fresh clone of HEAD in an empty folder: no path outside the repository, CLI and differential tests pass"
 scripts/clone-test.sh
 
