@@ -52,6 +52,7 @@ mod cache;
 mod conn;
 mod error;
 mod lease;
+mod near;
 mod scripts;
 mod update;
 
@@ -61,6 +62,7 @@ pub use cache::{
 };
 pub use conn::RedisConnection;
 pub use lease::RedisLock;
+pub use near::NearCacheStats;
 /// The redis-rs crate this backend is built on, for raw commands on
 /// [`RedisCache::connection`].
 pub use redis;
