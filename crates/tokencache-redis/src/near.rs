@@ -16,9 +16,11 @@
 //!   An invalidation that arrives before the populate thus refuses it; one that arrives
 //!   after removes it. (The server also reports the cache's own writes: the echo of a
 //!   write may refuse the populate of a get that follows it; the next get populates.)
-//! - **Lost tracking, empty L1.** When a tracking connection drops (or stops answering
-//!   the health `PING`, or the cluster's masters change), the L1 is flushed and serves
-//!   nothing until every tracking connection is back, which flushes it once more.
+//! - **Lost tracking, empty L1.** When a tracking connection drops, the L1 is flushed at
+//!   once and serves nothing until every tracking connection is back, which flushes it
+//!   once more. A connection that goes silent without closing (a network partition) is
+//!   caught by the health `PING` every 250 ms (250 ms timeout), and a change of the
+//!   cluster's masters by the same check: the same happens then.
 //! - **Own writes.** Every write of the cache (`set`, `update` fenced or not, `remove`,
 //!   `remove_many`, `remove_prefix`, `clear_namespace`) takes its keys out of the L1 when
 //!   it returns, whatever its outcome: the next `get` reads Redis.
@@ -41,7 +43,10 @@ use crate::conn::{map_connect_error, ConnectOptions};
 
 /// How often the tracking connections are checked (a `PING` each; on a cluster, the
 /// masters too).
-const HEALTH_EVERY: Duration = Duration::from_millis(500);
+const HEALTH_EVERY: Duration = Duration::from_millis(250);
+/// The longest a health `PING` may take (or the command timeout, if shorter): a tracking
+/// connection that went silent without closing is given up within about half a second.
+const PING_TIMEOUT: Duration = Duration::from_millis(250);
 /// The longest wait between two attempts to restore tracking.
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// What an L1 entry weighs beside its key and stored bytes.
@@ -511,7 +516,7 @@ impl Tracker {
     async fn healthy(&self, round: &mut Round) -> bool {
         for conn in &mut round.conns {
             let ping = tokio::time::timeout(
-                self.command_timeout,
+                self.command_timeout.min(PING_TIMEOUT),
                 redis::cmd("PING").query_async::<Value>(conn),
             )
             .await;
