@@ -10,12 +10,13 @@
 //!   The message is handled in the connection's reader, as it arrives: the key leaves
 //!   the L1.
 //! - **No stale populate.** Every invalidation or local write of a key increments the
-//!   generation counter of its stripe (one of 64, by hash), every flush an epoch. A miss
-//!   takes both before its `GET` is sent, and the value read enters the L1 only if
-//!   neither changed and tracking is up (checked under the lock the invalidations take).
-//!   An invalidation that arrives before the populate thus refuses it; one that arrives
-//!   after removes it. (The server also reports the cache's own writes: the echo of a
-//!   write may refuse the populate of a get that follows it; the next get populates.)
+//!   generation counter of its stripe (one of 64, by hash); every flush increments a
+//!   flush count. A miss takes both before its `GET` is sent, and the value read enters
+//!   the L1 only if neither changed and tracking is up (checked under the lock the
+//!   invalidations take). An invalidation that arrives before the populate thus refuses
+//!   it; one that arrives after removes it. (The server also reports the cache's own
+//!   writes: the echo of a write may refuse the populate of a get that follows it; the
+//!   next get populates.)
 //! - **Lost tracking, empty L1.** When a tracking connection drops, the L1 is flushed at
 //!   once and serves nothing until every tracking connection is back, which flushes it
 //!   once more. A connection that goes silent without closing (a network partition) is
@@ -90,8 +91,6 @@ struct Slot {
 const STRIPES: usize = 64;
 
 struct State {
-    /// Incremented by every flush (and by tracking going up or down).
-    epoch: u64,
     /// Incremented by every invalidation of a key of the stripe.
     stripes: [u64; STRIPES],
     up: bool,
@@ -110,6 +109,8 @@ struct Shared {
     /// The Redis key prefix of the namespace's entries (the tracked prefix).
     entry_prefix: String,
     state: Mutex<State>,
+    /// Incremented (under the state lock) by every flush, also by tracking going up or
+    /// down; read without it by hits.
     flushes: AtomicU64,
     /// The subscription round: a disconnection of an older round's connection is old news.
     round: AtomicU64,
@@ -120,21 +121,41 @@ struct Shared {
 }
 
 impl Shared {
+    /// An empty L1, tracking down.
+    fn new(max_bytes: u64, entry_prefix: &str) -> Arc<Shared> {
+        let l1 = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            // Plain LRU: a value just read is always admitted.
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .weigher(|_: &String, v: &Slot| v.weight)
+            .build();
+        Arc::new(Shared {
+            l1,
+            max_bytes,
+            entry_prefix: entry_prefix.to_owned(),
+            state: Mutex::new(State {
+                stripes: [0; STRIPES],
+                up: false,
+            }),
+            flushes: AtomicU64::new(0),
+            round: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+            subscriptions: AtomicU64::new(0),
+        })
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Empties the L1 and sets whether tracking is up; under the state lock.
-    fn flush_locked(&self, state: &mut State) {
-        state.epoch += 1;
-        self.flushes.fetch_add(1, Ordering::AcqRel);
-        self.l1.invalidate_all();
-    }
-
+    /// Empties the L1 and sets whether tracking is up.
     fn set_up(&self, up: bool) {
         let mut state = self.state();
         state.up = up;
-        self.flush_locked(&mut state);
+        self.flushes.fetch_add(1, Ordering::AcqRel);
+        self.l1.invalidate_all();
     }
 
     fn invalidate(&self, keys: &[&str]) {
@@ -145,8 +166,11 @@ impl Shared {
         }
     }
 
+    /// Empties the L1.
     fn flush(&self) {
-        self.flush_locked(&mut self.state());
+        let _state = self.state();
+        self.flushes.fetch_add(1, Ordering::AcqRel);
+        self.l1.invalidate_all();
     }
 
     /// An invalidation message (or a disconnection) from a tracking connection of `round`.
@@ -269,27 +293,7 @@ impl NearCache {
         connect_timeout: Duration,
         command_timeout: Duration,
     ) -> Result<NearCache> {
-        let l1 = moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .eviction_policy(moka::policy::EvictionPolicy::lru())
-            .weigher(|_: &String, v: &Slot| v.weight)
-            .build();
-        let shared = Arc::new(Shared {
-            l1,
-            max_bytes,
-            entry_prefix: entry_prefix.to_owned(),
-            state: Mutex::new(State {
-                epoch: 0,
-                stripes: [0; STRIPES],
-                up: false,
-            }),
-            flushes: AtomicU64::new(0),
-            round: AtomicU64::new(0),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            invalidations: AtomicU64::new(0),
-            subscriptions: AtomicU64::new(0),
-        });
+        let shared = Shared::new(max_bytes, entry_prefix);
         let wake = Arc::new(Notify::new());
         let tracker = Tracker {
             targets,
@@ -333,7 +337,8 @@ impl NearCache {
         self.shared.misses.fetch_add(1, Ordering::Relaxed);
         let i = stripe(key);
         let state = self.shared.state();
-        Ticket(state.up.then_some((state.epoch, state.stripes[i])))
+        let flushes = self.shared.flushes.load(Ordering::Acquire);
+        Ticket(state.up.then_some((flushes, state.stripes[i])))
     }
 
     /// Stores what a miss read, unless anything was invalidated since its ticket (or
@@ -346,7 +351,7 @@ impl NearCache {
         stored_len: usize,
         ttl_ms: i64,
     ) {
-        let Some((epoch, generation)) = ticket.0 else {
+        let Some((flushes, generation)) = ticket.0 else {
             return;
         };
         let expires = match ttl_ms {
@@ -364,12 +369,15 @@ impl NearCache {
         }
         let i = stripe(key);
         let state = s.state();
-        if state.up && state.epoch == epoch && state.stripes[i] == generation {
+        if state.up
+            && s.flushes.load(Ordering::Acquire) == flushes
+            && state.stripes[i] == generation
+        {
             s.l1.insert(
                 key.to_owned(),
                 Slot {
                     value: value.clone(),
-                    flushes: s.flushes.load(Ordering::Acquire),
+                    flushes,
                     expires,
                     weight,
                 },
@@ -607,5 +615,173 @@ async fn supervise(weak: Weak<Shared>, tracker: Tracker, round: Round, closed: A
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokencache_core::KeyManifestEntry;
+
+    const PREFIX: &str = "tokencache:{t}:v:";
+
+    fn value(tag: &str) -> Cacheable {
+        Cacheable::Manifest(KeyManifestEntry {
+            keys: vec![tag.to_owned()],
+        })
+    }
+
+    /// A near cache without connections, tracking up.
+    fn near() -> NearCache {
+        let shared = Shared::new(1 << 20, PREFIX);
+        shared.set_up(true);
+        NearCache {
+            shared,
+            wake: Arc::new(Notify::new()),
+            closed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn disconnect() -> PushInfo {
+        PushInfo {
+            kind: PushKind::Disconnection,
+            data: Vec::new(),
+        }
+    }
+
+    fn invalidate_push(keys: &[&str]) -> PushInfo {
+        PushInfo {
+            kind: PushKind::Invalidate,
+            data: vec![Value::Array(
+                keys.iter()
+                    .map(|k| Value::BulkString(format!("{PREFIX}{k}").into_bytes()))
+                    .collect(),
+            )],
+        }
+    }
+
+    #[test]
+    fn a_read_populates_unless_an_invalidation_came_meanwhile() {
+        let near = near();
+        let t = near.ticket("a");
+        near.populate(t, "a", &value("1"), 10, 0);
+        assert_eq!(near.get("a"), Some(value("1")));
+
+        // The server's invalidation arrives between the GET and the populate.
+        let t = near.ticket("b");
+        near.shared.on_push(1, invalidate_push(&["b"]), &near.wake);
+        near.populate(t, "b", &value("old"), 10, 0);
+        assert_eq!(near.get("b"), None);
+        // An invalidation after the populate removes it.
+        let t = near.ticket("b");
+        near.populate(t, "b", &value("2"), 10, 0);
+        assert_eq!(near.get("b"), Some(value("2")));
+        near.shared.on_push(1, invalidate_push(&["b"]), &near.wake);
+        assert_eq!(near.get("b"), None);
+        assert_eq!(near.get("a"), Some(value("1")), "other keys stay");
+
+        // A local write, a flush.
+        let t = near.ticket("c");
+        near.invalidate(&["c"]);
+        near.populate(t, "c", &value("old"), 10, 0);
+        assert_eq!(near.get("c"), None);
+        let t = near.ticket("c");
+        near.flush();
+        near.populate(t, "c", &value("old"), 10, 0);
+        assert_eq!(near.get("c"), None);
+        assert_eq!(near.get("a"), None, "flushed");
+    }
+
+    #[test]
+    fn lost_tracking_empties_the_l1_and_refuses_reads_until_back() {
+        let near = near();
+        near.shared.round.store(7, Ordering::Release);
+        let t = near.ticket("a");
+        near.populate(t, "a", &value("1"), 10, 0);
+        let during = near.ticket("b");
+        // A disconnection of an older round is old news.
+        near.shared.on_push(6, disconnect(), &near.wake);
+        assert_eq!(near.get("a"), Some(value("1")));
+        near.shared.on_push(7, disconnect(), &near.wake);
+        assert_eq!(near.get("a"), None);
+        assert!(!near.stats().tracking);
+        // Reads while down are not kept, nor reads begun before.
+        let down = near.ticket("c");
+        near.populate(down, "c", &value("1"), 10, 0);
+        near.shared.set_up(true);
+        near.populate(during, "b", &value("1"), 10, 0);
+        assert_eq!((near.get("b"), near.get("c")), (None, None));
+        assert_eq!(near.stats().entries, 0);
+    }
+
+    #[test]
+    fn a_flush_message_or_a_foreign_key_empties_the_l1() {
+        for data in [
+            vec![Value::Nil],
+            vec![Value::Array(vec![Value::BulkString(b"other:key".to_vec())])],
+            vec![Value::Array(vec![Value::BulkString(vec![0xff, 0xfe])])],
+        ] {
+            let near = near();
+            let t = near.ticket("a");
+            near.populate(t, "a", &value("1"), 10, 0);
+            let info = PushInfo {
+                kind: PushKind::Invalidate,
+                data,
+            };
+            near.shared.on_push(1, info, &near.wake);
+            assert_eq!(near.get("a"), None);
+        }
+    }
+
+    #[test]
+    fn expired_and_oversized_values_are_not_kept() {
+        let near = near();
+        let t = near.ticket("gone");
+        near.populate(t, "gone", &value("1"), 10, -1);
+        let t = near.ticket("short");
+        near.populate(t, "short", &value("1"), 10, 1);
+        let t = near.ticket("big");
+        near.populate(t, "big", &value("1"), 2 << 20, 0);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(
+            (near.get("gone"), near.get("short"), near.get("big")),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn cluster_slots_give_each_master_once() {
+        let node = |host: &str, port: i64| {
+            Value::Array(vec![
+                Value::BulkString(host.as_bytes().to_vec()),
+                Value::Int(port),
+                Value::BulkString(b"id".to_vec()),
+            ])
+        };
+        let range = |a: i64, b: i64, master: Value, replica: Value| {
+            Value::Array(vec![Value::Int(a), Value::Int(b), master, replica])
+        };
+        let slots = Value::Array(vec![
+            range(0, 100, node("10.0.0.1", 7000), node("10.0.0.9", 7009)),
+            range(101, 200, node("10.0.0.2", 7001), node("10.0.0.8", 7008)),
+            range(201, 16383, node("10.0.0.1", 7000), node("10.0.0.7", 7007)),
+        ]);
+        let mut masters = parse_masters(&slots);
+        masters.sort();
+        masters.dedup();
+        assert_eq!(
+            masters,
+            [("10.0.0.1".to_owned(), 7000), ("10.0.0.2".to_owned(), 7001)]
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_value() {
+        let near = near();
+        let t = near.ticket("a");
+        near.populate(t, "a", &value("SECRET-VALUE"), 10, 0);
+        let debug = format!("{near:?}");
+        assert!(debug.contains("entries"), "{debug}");
+        assert!(!debug.contains("SECRET-VALUE"), "{debug}");
     }
 }
