@@ -394,3 +394,45 @@ async fn values_never_show_in_debug_and_with_connection_is_refused() {
         cache.clear_namespace().await.unwrap();
     }
 }
+
+/// The near cache over TLS with an ACL user (the servers of scripts/redis.sh): its
+/// tracking connections use the same CA and credentials, on every master of the TLS
+/// cluster too.
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_over_tls_with_an_acl_user() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let cluster: Vec<String> = var("TOKENCACHE_REDIS_TLS_CLUSTER_URLS")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let namespace = fresh_namespace("near-tls");
+    let builder = || {
+        RedisCache::builder(namespace.clone())
+            .tls_ca_file(var("TOKENCACHE_REDIS_TLS_CA"))
+            .username(var("TOKENCACHE_REDIS_TLS_USER"))
+            .password(var("TOKENCACHE_REDIS_TLS_PASSWORD"))
+    };
+    for is_cluster in [false, true] {
+        let connect = |b: tokencache_redis::RedisCacheBuilder| {
+            let (url, cluster) = (var("TOKENCACHE_REDIS_TLS_URL"), cluster.clone());
+            async move {
+                if is_cluster {
+                    b.connect_cluster(cluster).await
+                } else {
+                    b.connect(&url).await
+                }
+                .unwrap()
+            }
+        };
+        let cache = connect(builder().near_cache(MAX_BYTES)).await;
+        let writer = connect(builder()).await;
+        assert_eq!(stats(&cache).subscriptions, 1);
+        cached(&cache, KEY, &value("old")).await;
+        writer.set(KEY, value("new")).await.unwrap();
+        let now = Instant::now();
+        let (took, _) = until_dropped(&cache, KEY, &value("old"), &value("new"), now).await;
+        assert!(took <= INVISIBLE_WITHIN, "cluster {is_cluster}: {took:?}");
+        cache.clear_namespace().await.unwrap();
+    }
+}
