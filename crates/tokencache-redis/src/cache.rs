@@ -560,6 +560,16 @@ impl RedisCache {
     /// The refresh lock's keys are not entries and stay: a held lease stays held, and
     /// epochs keep growing (see [`RedisLock`]).
     pub async fn clear_namespace(&self) -> Result<usize> {
+        let done = self.clear_batches().await;
+        // Also after a failure: some batches may be gone.
+        if let Some(near) = &self.near {
+            near.flush();
+        }
+        done
+    }
+
+    /// [`RedisCache::clear_namespace`] in Redis.
+    async fn clear_batches(&self) -> Result<usize> {
         let mut total = 0;
         loop {
             let members: Vec<Vec<u8>> = self
@@ -587,9 +597,6 @@ impl RedisCache {
             total += members.len();
         }
         lock(&self.stale).clear();
-        if let Some(near) = &self.near {
-            near.flush();
-        }
         Ok(total)
     }
 
