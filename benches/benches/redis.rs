@@ -8,7 +8,12 @@
 //! - `redis/all_keys`: listing a 10-key namespace among 1,000 and among 1,000,000
 //!   unrelated keys;
 //! - `redis/get_64_tasks`: 64 tasks sharing the one multiplexed connection; the report at
-//!   the end sets it against `redis-benchmark -t get -c 64` on the same server.
+//!   the end sets it against `redis-benchmark -t get -c 64` on the same server;
+//! - `redis/near_exact_hit`: the exact hit through a manager over a `RedisCache` with its
+//!   near cache (`near_manager`) beside the same over the memory backend
+//!   (`memory_manager`), each backend's `get` alone (`near_get`, `memory_get`) and a raw
+//!   GET of the stored bytes (`raw_get`), all on one runtime; the report gives
+//!   near / memory (target: at most 3).
 //!
 //! Run under scripts/redis.sh, which starts the server and sets TOKENCACHE_REDIS_URL:
 //! `scripts/redis.sh cargo bench -p tokencache-benches --bench redis`
@@ -17,9 +22,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tokencache_benches::workloads::{frozen_clock, set_key, Op, Prepared, Workload, SUBSET_SIZES};
+use tokencache_benches::workloads::{
+    frozen_clock, set_key, Op, Prepared, Workload, SMALL_SIZE, SUBSET_SIZES,
+};
 use tokencache_benches::{bench_workloads, criterion, runtime, set_value, Group};
 use tokencache_core::{Cache, JsonCodec, ValueCodec};
+use tokencache_memory::MemoryCache;
 use tokencache_redis::redis::{self, aio::ConnectionLike};
 use tokencache_redis::RedisCache;
 
@@ -204,6 +212,73 @@ fn get_64_tasks(c: &mut Criterion) {
     rt.block_on(cache.clear_namespace()).expect("clear");
 }
 
+/// Times `p`'s operation as function `name` of `g`.
+fn bench_prepared(rt: &tokio::runtime::Runtime, g: &mut Group<'_>, name: &str, p: &Prepared) {
+    let n = AtomicU64::new(0);
+    g.bench_function(name, |b| {
+        b.to_async(rt).iter(|| {
+            let i = n.fetch_add(1, Ordering::Relaxed);
+            async move { p.run_once(i).await.expect("exact hit") }
+        })
+    });
+}
+
+fn near_exact_hit(c: &mut Criterion) {
+    let rt = runtime();
+    let w = Workload::new(Op::ExactHit, SMALL_SIZE);
+    let clock = frozen_clock();
+    let memory = Arc::new(MemoryCache::builder().clock(clock.clone()).build());
+    let on_memory = rt
+        .block_on(w.prepare_with_clock(memory.clone(), clock))
+        .expect("memory workload");
+    let clock = frozen_clock();
+    let near = Arc::new(
+        rt.block_on(
+            RedisCache::builder(namespace("near"))
+                .clock(clock.clone())
+                .near_cache(64 * 1024 * 1024)
+                .connect(&url()),
+        )
+        .expect("connect with a near cache"),
+    );
+    let on_near = rt
+        .block_on(w.prepare_with_clock(near.clone(), clock))
+        .expect("near workload");
+    let key = on_near.key().to_key();
+    let stored = near.storage_key(&key);
+    let conn = near.connection();
+
+    let mut g = c.benchmark_group("redis/near_exact_hit");
+    bench_prepared(&rt, &mut g, "memory_manager", &on_memory);
+    bench_prepared(&rt, &mut g, "near_manager", &on_near);
+    g.bench_function("memory_get", |b| {
+        b.to_async(&rt)
+            .iter(|| async { assert!(memory.get(&key).await.expect("get").is_some()) })
+    });
+    g.bench_function("near_get", |b| {
+        b.to_async(&rt)
+            .iter(|| async { assert!(near.get(&key).await.expect("get").is_some()) })
+    });
+    g.bench_function("raw_get", |b| {
+        b.to_async(&rt)
+            .iter(|| async { assert!(!raw_get(conn.clone(), &stored).await.is_empty()) })
+    });
+    g.finish();
+    let stats = near.near_cache_stats().expect("near cache on");
+    println!(
+        "near cache: {} hits, {} misses, {} entries ({} of {} bytes)",
+        stats.hits, stats.misses, stats.entries, stats.weighted_bytes, stats.max_bytes
+    );
+    assert!(
+        stats.hits > 100 * stats.misses,
+        "the near cache's hits were not served from memory: {stats:?}"
+    );
+    rt.block_on(on_near.check())
+        .expect("still the expected answer");
+    rt.block_on(on_near.cleanup()).expect("cleanup");
+    rt.block_on(near.clear_namespace()).expect("clear");
+}
+
 /// The directory criterion writes its estimates to.
 fn criterion_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -276,11 +351,38 @@ fn report(_: &mut Criterion) {
         ours.zip(theirs).map(|(a, b)| a / b),
         ">= 0.5",
     );
+    let g = "redis/near_exact_hit";
+    for f in [
+        "memory_manager",
+        "near_manager",
+        "memory_get",
+        "near_get",
+        "raw_get",
+    ] {
+        if let Some(ns) = median_ns(g, f) {
+            println!("near_exact_hit/{f:<40} {ns:>8.0} ns");
+        }
+    }
+    line(
+        "near exact hit: near / memory (manager)",
+        ratio(g, "near_manager", "memory_manager"),
+        "<= 3.0",
+    );
+    line(
+        "near exact hit: near / memory (backend get)",
+        ratio(g, "near_get", "memory_get"),
+        "<= 3.0",
+    );
+    line(
+        "near exact hit: raw GET / near (manager)",
+        ratio(g, "raw_get", "near_manager"),
+        "(how much a hit saves)",
+    );
 }
 
 criterion_group! {
     name = redis_benches;
     config = criterion().sample_size(50);
-    targets = workloads, all_keys, get_64_tasks, report
+    targets = workloads, all_keys, get_64_tasks, near_exact_hit, report
 }
 criterion_main!(redis_benches);

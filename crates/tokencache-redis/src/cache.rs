@@ -14,6 +14,7 @@ use tokencache_core::{
 use crate::conn::{map_connect_error, ConnectOptions, Inner, Password, RedisConnection};
 use crate::error::{map_redis_error, timed_out};
 use crate::lease::RedisLock;
+use crate::near::{NearCache, NearCacheStats, Targets};
 use crate::scripts;
 
 /// Default time allowed to establish a connection.
@@ -103,6 +104,8 @@ pub struct RedisCache {
     /// that its own concurrent updates of one key do not race each other's
     /// compare-and-set; other processes are kept apart by the compare-and-set alone.
     pub(crate) gates: Box<[tokio::sync::Mutex<()>]>,
+    /// The in-process L1 ([`RedisCacheBuilder::near_cache`]), if enabled.
+    pub(crate) near: Option<NearCache>,
 }
 
 impl fmt::Debug for RedisCache {
@@ -115,6 +118,7 @@ impl fmt::Debug for RedisCache {
             .field("refresh_token_retention", &self.retention)
             .field("expiry_grace", &self.grace)
             .field("command_timeout", &self.command_timeout)
+            .field("near_cache", &self.near)
             .finish()
     }
 }
@@ -148,6 +152,7 @@ pub struct RedisCacheBuilder {
     retention: Retention,
     grace: Duration,
     conn_opts: ConnectOptions,
+    near_max_bytes: Option<u64>,
 }
 
 impl fmt::Debug for RedisCacheBuilder {
@@ -161,6 +166,7 @@ impl fmt::Debug for RedisCacheBuilder {
             .field("refresh_token_retention", &self.retention)
             .field("expiry_grace", &self.grace)
             .field("connection", &self.conn_opts)
+            .field("near_cache_max_bytes", &self.near_max_bytes)
             .finish()
     }
 }
@@ -177,6 +183,7 @@ impl RedisCacheBuilder {
             retention: Retention::NEVER,
             grace: DEFAULT_EXPIRY_GRACE,
             conn_opts: ConnectOptions::default(),
+            near_max_bytes: None,
         }
     }
 
@@ -257,6 +264,47 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// Puts an in-process L1 of at most `max_bytes` in front of Redis (a *near cache*): a
+    /// repeated `get` of a key is answered from memory, without a round trip, and stays
+    /// consistent with Redis through server-assisted client-side caching (RESP3
+    /// `CLIENT TRACKING ... BCAST` on a dedicated connection per server, every master of a
+    /// cluster). Needs Redis 6 or later.
+    ///
+    /// - A write by any other client (another process) leaves the L1 as soon as the
+    ///   server's invalidation message arrives (well under 10 ms on a local network); the
+    ///   cache's own writes leave it when they return.
+    /// - When tracking is lost (a tracking connection drops or stops answering, the
+    ///   cluster's masters change) the L1 is emptied and serves nothing until tracking is
+    ///   back; it then starts empty.
+    /// - Only `get` uses it: updates, listings and the refresh lock always go to Redis.
+    /// - The bound counts, per entry, the key, the stored value's bytes and 64 bytes;
+    ///   least recently used entries leave first. An entry also ends when its Redis TTL
+    ///   would.
+    ///
+    /// Only [`connect`](Self::connect) and [`connect_cluster`](Self::connect_cluster)
+    /// open the tracking connections; [`with_connection`](Self::with_connection) with a
+    /// near cache is an [`ErrorKind::Config`](tokencache_core::ErrorKind::Config) error.
+    ///
+    /// ```no_run
+    /// use tokencache_core::Cache;
+    /// use tokencache_redis::RedisCache;
+    ///
+    /// # async fn run() -> tokencache_core::Result<()> {
+    /// let cache = RedisCache::builder("tenant-42")
+    ///     .near_cache(16 * 1024 * 1024)
+    ///     .connect("redis://127.0.0.1:6379")
+    ///     .await?;
+    /// cache.get("some-key").await?; // a GET, remembered
+    /// cache.get("some-key").await?; // from memory
+    /// let stats = cache.near_cache_stats().expect("near cache on");
+    /// assert!(stats.weighted_bytes <= stats.max_bytes);
+    /// # Ok(()) }
+    /// ```
+    pub fn near_cache(mut self, max_bytes: u64) -> Self {
+        self.near_max_bytes = Some(max_bytes);
+        self
+    }
+
     /// Connects to the standalone server at `url`
     /// (`redis://[[user]:password@]host:port[/db]`, or `rediss://` for TLS with the `tls`
     /// feature).
@@ -279,7 +327,11 @@ impl RedisCacheBuilder {
         .map_err(|_| timed_out("connect"))?
         .map_err(map_connect_error)?;
         tracing::debug!(namespace = %self.namespace, "connected to redis");
-        Ok(self.build(RedisConnection(Inner::Standalone(manager)), names))
+        let targets = Targets::Standalone {
+            url: url.to_owned(),
+        };
+        let near = self.start_near(targets, &names).await?;
+        Ok(self.build(RedisConnection(Inner::Standalone(manager)), names, near))
     }
 
     /// Connects to the Redis Cluster that `urls` (some or all of its nodes) belong to.
@@ -311,7 +363,12 @@ impl RedisCacheBuilder {
         .await
         .map_err(|_| timed_out("connect"))??;
         tracing::debug!(namespace = %self.namespace, "connected to redis cluster");
-        Ok(self.build(RedisConnection(Inner::Cluster(conn)), names))
+        let targets = Targets::Cluster {
+            conn: conn.clone(),
+            url: first_node,
+        };
+        let near = self.start_near(targets, &names).await?;
+        Ok(self.build(RedisConnection(Inner::Cluster(conn)), names, near))
     }
 
     /// A cache of this builder's namespace on an existing connection (of another
@@ -329,10 +386,34 @@ impl RedisCacheBuilder {
     /// ```
     pub fn with_connection(self, conn: &RedisConnection) -> Result<RedisCache> {
         let names = Names::new(&self.namespace)?;
-        Ok(self.build(conn.clone(), names))
+        if self.near_max_bytes.is_some() {
+            return Err(Error::config(
+                "a redis near cache needs its own tracking connections: use connect or \
+                 connect_cluster, not with_connection",
+            ));
+        }
+        Ok(self.build(conn.clone(), names, None))
     }
 
-    fn build(self, conn: RedisConnection, names: Names) -> RedisCache {
+    /// Starts the near cache, if enabled.
+    async fn start_near(&self, targets: Targets, names: &Names) -> Result<Option<NearCache>> {
+        let Some(max_bytes) = self.near_max_bytes else {
+            return Ok(None);
+        };
+        NearCache::start(
+            targets,
+            self.conn_opts.clone(),
+            &self.namespace,
+            &names.entry_prefix,
+            max_bytes,
+            self.connect_timeout,
+            self.command_timeout,
+        )
+        .await
+        .map(Some)
+    }
+
+    fn build(self, conn: RedisConnection, names: Names, near: Option<NearCache>) -> RedisCache {
         let lock = Arc::new(RedisLock::new(
             conn.clone(),
             &self.namespace,
@@ -352,6 +433,7 @@ impl RedisCacheBuilder {
             grace: self.grace,
             command_timeout: self.command_timeout,
             stale: std::sync::Mutex::new(Vec::new()),
+            near,
         }
     }
 }
@@ -478,6 +560,16 @@ impl RedisCache {
     /// The refresh lock's keys are not entries and stay: a held lease stays held, and
     /// epochs keep growing (see [`RedisLock`]).
     pub async fn clear_namespace(&self) -> Result<usize> {
+        let done = self.clear_batches().await;
+        // Also after a failure: some batches may be gone.
+        if let Some(near) = &self.near {
+            near.flush();
+        }
+        done
+    }
+
+    /// [`RedisCache::clear_namespace`] in Redis.
+    async fn clear_batches(&self) -> Result<usize> {
         let mut total = 0;
         loop {
             let members: Vec<Vec<u8>> = self
@@ -506,6 +598,18 @@ impl RedisCache {
         }
         lock(&self.stale).clear();
         Ok(total)
+    }
+
+    /// What the near cache has done, if enabled ([`RedisCacheBuilder::near_cache`]).
+    pub fn near_cache_stats(&self) -> Option<NearCacheStats> {
+        self.near.as_ref().map(NearCache::stats)
+    }
+
+    /// Takes `keys` out of the near cache's L1, if any (this cache wrote them).
+    fn near_invalidate<S: AsRef<str>>(&self, keys: &[S]) {
+        if let Some(near) = &self.near {
+            near.invalidate(keys);
+        }
     }
 
     /// The namespace's refresh lock, the one [`Cache::refresh_lock`] returns, with the
@@ -665,25 +769,9 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-#[async_trait]
-impl Cache for RedisCache {
-    /// A plain `GET`: reads never write.
-    async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
-        let bytes: Option<Vec<u8>> = self
-            .query(
-                "get",
-                redis::cmd("GET").arg(self.storage_key(key)).to_owned(),
-            )
-            .await?;
-        match bytes {
-            // The codec sees the full storage key (namespace included): an encrypting
-            // codec binds the value to it, so a value copied elsewhere does not decrypt.
-            Some(b) => decode_or_miss(self.codec.as_ref(), &self.storage_key(key), &b),
-            None => Ok(None),
-        }
-    }
-
-    async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
+impl RedisCache {
+    /// [`Cache::set`] in Redis.
+    async fn set_redis(&self, key: &str, value: Cacheable) -> Result<()> {
         let ttl = self.ttl_arg(&value);
         let bytes = self.codec.encode(&self.storage_key(key), &value)?;
         let stale: Vec<Vec<u8>> = {
@@ -703,13 +791,8 @@ impl Cache for RedisCache {
         .await
     }
 
-    async fn remove(&self, key: &str) -> Result<()> {
-        self.remove_many(&[key.to_owned()]).await
-    }
-
-    /// One script removes every key and its index member atomically (all keys of a
-    /// namespace share one cluster slot).
-    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+    /// [`Cache::remove_many`] in Redis.
+    async fn remove_many_redis(&self, keys: &[String]) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
@@ -722,6 +805,51 @@ impl Cache for RedisCache {
             inv.invoke_async::<i64>(&mut conn).await.map(drop)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    /// A plain `GET`: reads never write. With a near cache, a value in the L1 is
+    /// answered from memory, and a value read is kept there.
+    async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
+        let ticket = match &self.near {
+            Some(near) => match near.get(key) {
+                Some(value) => return Ok(Some(value)),
+                None => Some(near.ticket(key)),
+            },
+            None => None,
+        };
+        let storage_key = self.storage_key(key);
+        let bytes: Option<Vec<u8>> = self
+            .query("get", redis::cmd("GET").arg(&storage_key).to_owned())
+            .await?;
+        let Some(b) = bytes else { return Ok(None) };
+        // The codec sees the full storage key (namespace included): an encrypting codec
+        // binds the value to it, so a value copied elsewhere does not decrypt.
+        let value = decode_or_miss(self.codec.as_ref(), &storage_key, &b)?;
+        if let (Some(near), Some(ticket), Some(v)) = (&self.near, ticket, &value) {
+            near.populate(ticket, key, v, b.len(), self.ttl_arg(v));
+        }
+        Ok(value)
+    }
+
+    async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
+        let done = self.set_redis(key, value).await;
+        self.near_invalidate(&[key]);
+        done
+    }
+
+    async fn remove(&self, key: &str) -> Result<()> {
+        self.remove_many(&[key.to_owned()]).await
+    }
+
+    /// One script removes every key and its index member atomically (all keys of a
+    /// namespace share one cluster slot).
+    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+        let done = self.remove_many_redis(keys).await;
+        self.near_invalidate(keys);
+        done
     }
 
     async fn all_keys(&self) -> Result<Option<Vec<String>>> {
@@ -753,7 +881,9 @@ impl Cache for RedisCache {
     /// nothing is written and the answer is [`Updated::FenceLost`]. A fenced update whose
     /// function keeps the value checks the fence too.
     async fn update(&self, key: &str, fence: Option<&Fence>, f: UpdateFn) -> Result<Updated> {
-        self.update_cas(key, fence, f).await
+        let done = self.update_cas(key, fence, f).await;
+        self.near_invalidate(&[key]);
+        done
     }
 
     fn atomic_updates(&self) -> bool {
@@ -767,7 +897,11 @@ impl Cache for RedisCache {
     /// the removal reads again and retries (as [`Cache::update`] does). A prefix of more
     /// than 10,000 keys gives `None`: the manager then removes the keys one by one.
     async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {
-        self.remove_prefix_cas(prefix).await
+        let done = self.remove_prefix_cas(prefix).await;
+        if let Some(near) = &self.near {
+            near.flush();
+        }
+        done
     }
 
     /// The namespace's [`RedisLock`]: shared by every process on the namespace.

@@ -8,7 +8,8 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{
-    Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value,
+    Client, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError,
+    RedisFuture, Value,
 };
 use tokencache_core::{Error, Result};
 
@@ -178,6 +179,38 @@ impl ConnectOptions {
     /// A client for the standalone server at `url`.
     pub(crate) fn standalone_client(&self, url: &str) -> Result<Client> {
         let info = self.connection_info(url)?;
+        self.client(info)
+    }
+
+    /// A RESP3 client (push messages: the near cache's invalidations) for the server at
+    /// `url`, or at `node` (host and port, same scheme and credentials) when given.
+    pub(crate) fn resp3_client(&self, url: &str, node: Option<(&str, u16)>) -> Result<Client> {
+        let mut info = self.connection_info(url)?;
+        if let Some((host, port)) = node {
+            let addr = match info.addr().clone() {
+                ConnectionAddr::TcpTls {
+                    insecure,
+                    tls_params,
+                    ..
+                } => ConnectionAddr::TcpTls {
+                    host: host.to_owned(),
+                    port,
+                    insecure,
+                    tls_params,
+                },
+                _ => ConnectionAddr::Tcp(host.to_owned(), port),
+            };
+            info = info.set_addr(addr);
+        }
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        self.client(info.set_redis_settings(settings))
+    }
+
+    /// A client for `info`, with this builder's CA.
+    fn client(&self, info: ConnectionInfo) -> Result<Client> {
         #[cfg(feature = "tls")]
         if let Some(pem) = self.ca_pem()? {
             return Client::build_with_tls(

@@ -21,6 +21,10 @@
 //!   atomic per key across processes and servers (a compare-and-set script, retried), and
 //!   [`RedisLock`] is the namespace's refresh lock: one lease key per lock name, epochs that
 //!   grow, compare-and-release, and fenced updates that a former holder can no longer make.
+//! - **Near cache** (optional, [`RedisCacheBuilder::near_cache`]): an in-process L1 bounded
+//!   in bytes answers repeated `get`s from memory, kept consistent by Redis's
+//!   server-assisted client-side caching (RESP3 `CLIENT TRACKING`, broadcast mode, on
+//!   every master); emptied whenever tracking is lost.
 //! - **Bounded and self-healing**: timeouts on connect and on every operation; a lost
 //!   server gives temporary `Unavailable` errors until it is back.
 //!
@@ -52,6 +56,7 @@ mod cache;
 mod conn;
 mod error;
 mod lease;
+mod near;
 mod scripts;
 mod update;
 
@@ -61,6 +66,7 @@ pub use cache::{
 };
 pub use conn::RedisConnection;
 pub use lease::RedisLock;
+pub use near::NearCacheStats;
 /// The redis-rs crate this backend is built on, for raw commands on
 /// [`RedisCache::connection`].
 pub use redis;

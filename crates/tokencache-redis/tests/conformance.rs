@@ -1,6 +1,7 @@
 //! The shared conformance suite (every behaviour check and the model test) on a
 //! standalone server and on a 3-master cluster, with the default key prefix and with a
-//! custom one; every cache gets a fresh namespace, deleted after its check.
+//! custom one; every cache gets a fresh namespace, deleted after its check. The same
+//! again with the near cache on (each cache then has connections of its own).
 
 mod common;
 
@@ -12,20 +13,25 @@ use tokencache_conformance::{Capabilities, Fixture, Suite, CUSTOM_PREFIX};
 use tokencache_core::{Cache, Clock, Error, Result, DEFAULT_PREFIX};
 use tokencache_redis::RedisCache;
 
-/// Fresh caches on one shared connection, each in a namespace of its own.
+/// Fresh caches on one shared connection, each in a namespace of its own; or, with the
+/// near cache, each on connections of its own.
 struct Redis {
     base: RedisCache,
+    target: Target,
+    near: bool,
     /// Every cache not torn down yet, by its address.
     made: Mutex<HashMap<usize, Arc<RedisCache>>>,
 }
 
 impl Redis {
-    async fn new(target: Target) -> Redis {
+    async fn new(target: Target, near: bool) -> Redis {
         let base = target
             .connect(RedisCache::builder(fresh_namespace("conformance-base")))
             .await;
         Redis {
             base,
+            target,
+            near,
             made: Mutex::default(),
         }
     }
@@ -41,11 +47,12 @@ impl Fixture for Redis {
     }
 
     async fn create(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Cache>> {
-        let cache = Arc::new(
-            RedisCache::builder(fresh_namespace("conformance"))
-                .clock(clock)
-                .with_connection(&self.base.connection())?,
-        );
+        let builder = RedisCache::builder(fresh_namespace("conformance")).clock(clock);
+        let cache = Arc::new(if self.near {
+            self.target.connect(builder.near_cache(1 << 20)).await
+        } else {
+            builder.with_connection(&self.base.connection())?
+        });
         self.made
             .lock()
             .unwrap()
@@ -67,9 +74,9 @@ impl Fixture for Redis {
     }
 }
 
-async fn behaviours(target: Target) {
+async fn behaviours(target: Target, near: bool) {
     for prefix in [DEFAULT_PREFIX, CUSTOM_PREFIX] {
-        let suite = Suite::new(Redis::new(target).await).prefix(prefix);
+        let suite = Suite::new(Redis::new(target, near).await).prefix(prefix);
         // The atomic-update and lease checks return at once for caches without atomic
         // updates or a lock of their own: these must run.
         let base = &suite.fixture().base;
@@ -79,9 +86,9 @@ async fn behaviours(target: Target) {
     }
 }
 
-async fn model(target: Target) {
+async fn model(target: Target, near: bool) {
     for prefix in [DEFAULT_PREFIX, CUSTOM_PREFIX] {
-        let suite = Suite::new(Redis::new(target).await).prefix(prefix);
+        let suite = Suite::new(Redis::new(target, near).await).prefix(prefix);
         suite
             .run_model_test(tokencache_conformance::default_cases())
             .await;
@@ -91,20 +98,40 @@ async fn model(target: Target) {
 
 #[tokio::test]
 async fn conformance_standalone() {
-    behaviours(Target::Standalone).await;
+    behaviours(Target::Standalone, false).await;
+}
+
+#[tokio::test]
+async fn conformance_near_cache_standalone() {
+    behaviours(Target::Standalone, true).await;
 }
 
 #[tokio::test]
 async fn conformance_cluster() {
-    behaviours(Target::Cluster).await;
+    behaviours(Target::Cluster, false).await;
+}
+
+#[tokio::test]
+async fn conformance_near_cache_cluster() {
+    behaviours(Target::Cluster, true).await;
 }
 
 #[tokio::test]
 async fn model_test_standalone() {
-    model(Target::Standalone).await;
+    model(Target::Standalone, false).await;
+}
+
+#[tokio::test]
+async fn model_test_near_cache_standalone() {
+    model(Target::Standalone, true).await;
 }
 
 #[tokio::test]
 async fn model_test_cluster() {
-    model(Target::Cluster).await;
+    model(Target::Cluster, false).await;
+}
+
+#[tokio::test]
+async fn model_test_near_cache_cluster() {
+    model(Target::Cluster, true).await;
 }
