@@ -29,8 +29,12 @@ pub const DEFAULT_SQLITE_NAMESPACE: &str = "tokencache";
 /// |---|---|
 /// | `memory` | [`CacheLocation::Memory`] |
 /// | `sqlite:PATH[?ns=NAME]` | `CacheLocation::Sqlite` (namespace default `tokencache`) |
-/// | `redis://[USER:PASSWORD@]HOST:PORT[/DB]?ns=NAME`, `rediss://…` | `CacheLocation::Redis` |
-/// | `redis+cluster://[USER:PASSWORD@]HOST:PORT,HOST:PORT/?ns=NAME`, `rediss+cluster://…` | `CacheLocation::RedisCluster` |
+/// | `redis://[USER:PASSWORD@]HOST:PORT[/DB]?ns=NAME[&near=BYTES]`, `rediss://…` | `CacheLocation::Redis` |
+/// | `redis+cluster://[USER:PASSWORD@]HOST:PORT,HOST:PORT/?ns=NAME[&near=BYTES]`, `rediss+cluster://…` | `CacheLocation::RedisCluster` |
+///
+/// `near=BYTES` puts the Redis backend's near cache in front (an in-process copy of
+/// recent reads, at most BYTES, kept consistent by Redis's client tracking; see
+/// `RedisCacheBuilder::near_cache`).
 ///
 /// ```
 /// use tokencache::CacheLocation;
@@ -44,6 +48,8 @@ pub const DEFAULT_SQLITE_NAMESPACE: &str = "tokencache";
 /// assert_eq!(redis.to_string(), "redis://127.0.0.1:6379/?ns=tenant-1"); // no password
 /// let cluster: CacheLocation = "redis+cluster://10.0.0.1:7000,10.0.0.2:7000/?ns=t".parse()?;
 /// assert_eq!(cluster.backend(), "redis-cluster");
+/// let near: CacheLocation = "redis://127.0.0.1:6379/?ns=t&near=16777216".parse()?;
+/// assert_eq!(near.to_string(), "redis://127.0.0.1:6379/?ns=t&near=16777216");
 /// # }
 /// assert!("floppy:/a".parse::<CacheLocation>().is_err());
 /// # Ok::<(), tokencache::Error>(())
@@ -80,6 +86,8 @@ pub enum CacheLocation {
         namespace: String,
         /// Where the encryption key comes from.
         keys: KeySource,
+        /// The near cache's bound in bytes (`near=BYTES`), if there is one.
+        near: Option<u64>,
     },
     /// One namespace of a Redis Cluster.
     #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
@@ -90,6 +98,8 @@ pub enum CacheLocation {
         namespace: String,
         /// Where the encryption key comes from.
         keys: KeySource,
+        /// The near cache's bound in bytes (`near=BYTES`), if there is one.
+        near: Option<u64>,
     },
 }
 
@@ -201,16 +211,20 @@ impl CacheLocation {
                 url,
                 namespace,
                 keys,
+                near,
             } => Ok(Arc::new(
-                redis_builder(namespace, keys, clock)?.connect(url).await?,
+                redis_builder(namespace, keys, *near, clock)?
+                    .connect(url)
+                    .await?,
             )),
             #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
             CacheLocation::RedisCluster {
                 urls,
                 namespace,
                 keys,
+                near,
             } => Ok(Arc::new(
-                redis_builder(namespace, keys, clock)?
+                redis_builder(namespace, keys, *near, clock)?
                     .connect_cluster(urls)
                     .await?,
             )),
@@ -260,11 +274,15 @@ impl CacheLocation {
 fn redis_builder(
     namespace: &str,
     keys: &KeySource,
+    near: Option<u64>,
     clock: Arc<dyn Clock>,
 ) -> Result<crate::redis::RedisCacheBuilder> {
     let mut b = crate::redis::RedisCache::builder(namespace).clock(clock);
     if let Some(codec) = keys.codec(namespace)? {
         b = b.codec(codec);
+    }
+    if let Some(max_bytes) = near {
+        b = b.near_cache(max_bytes);
     }
     Ok(b)
 }
@@ -344,12 +362,21 @@ fn parse_redis(scheme: &str, s: &str) -> Result<CacheLocation> {
     let namespace = namespace
         .filter(|n| !n.is_empty())
         .ok_or_else(|| Error::config("redis location without a namespace: add ?ns=NAME"))?;
+    let (url, near) = take_param(&url, "near");
+    let near = near
+        .map(|n| {
+            n.parse::<u64>().map_err(|_| {
+                Error::config("redis location: near=BYTES takes a whole number of bytes")
+            })
+        })
+        .transpose()?;
     let keys = KeySource::env();
     let Some(node_scheme) = scheme.strip_suffix("+cluster") else {
         return Ok(CacheLocation::Redis {
             url,
             namespace,
             keys,
+            near,
         });
     };
     // redis+cluster://[USERINFO@]H1:P1,H2:P2[/][?QUERY]: one URL per node.
@@ -377,6 +404,7 @@ fn parse_redis(scheme: &str, s: &str) -> Result<CacheLocation> {
         urls,
         namespace,
         keys,
+        near,
     })
 }
 
@@ -386,26 +414,43 @@ fn parse_redis(scheme: &str, s: &str) -> Result<CacheLocation> {
     not(target_arch = "wasm32")
 ))]
 fn split_namespace(s: &str) -> (String, Option<String>) {
+    take_param(s, "ns")
+}
+
+/// Takes the query parameter `name` out of `s`: the rest, and its value (the last one).
+#[cfg(all(
+    any(feature = "sqlite", feature = "redis"),
+    not(target_arch = "wasm32")
+))]
+fn take_param(s: &str, name: &str) -> (String, Option<String>) {
     let Some((base, query)) = s.split_once('?') else {
         return (s.to_owned(), None);
     };
-    let mut namespace = None;
+    let mut value = None;
     let rest: Vec<&str> = query
         .split('&')
-        .filter(|p| match p.strip_prefix("ns=") {
-            Some(ns) => {
-                namespace = Some(ns.to_owned());
-                false
-            }
-            None => !p.is_empty(),
-        })
+        .filter(
+            |p| match p.strip_prefix(name).and_then(|v| v.strip_prefix('=')) {
+                Some(v) => {
+                    value = Some(v.to_owned());
+                    false
+                }
+                None => !p.is_empty(),
+            },
+        )
         .collect();
     let rest = if rest.is_empty() {
         base.to_owned()
     } else {
         format!("{base}?{}", rest.join("&"))
     };
-    (rest, namespace)
+    (rest, value)
+}
+
+/// `&near=BYTES` when the location has a near cache.
+#[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
+fn near_suffix(near: &Option<u64>) -> String {
+    near.map(|n| format!("&near={n}")).unwrap_or_default()
 }
 
 /// A Redis URL without its user and password.
@@ -432,14 +477,23 @@ impl fmt::Display for CacheLocation {
                 path, namespace, ..
             } => write!(f, "sqlite:{}?ns={namespace}", path.display()),
             #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
-            CacheLocation::Redis { url, namespace, .. } => {
+            CacheLocation::Redis {
+                url,
+                namespace,
+                near,
+                ..
+            } => {
                 let (scheme, host) = without_credentials(url);
                 let sep = if host.contains('?') { '&' } else { '?' };
-                write!(f, "{scheme}://{host}{sep}ns={namespace}")
+                let near = near_suffix(near);
+                write!(f, "{scheme}://{host}{sep}ns={namespace}{near}")
             }
             #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
             CacheLocation::RedisCluster {
-                urls, namespace, ..
+                urls,
+                namespace,
+                near,
+                ..
             } => {
                 let mut scheme = "redis";
                 let hosts: Vec<&str> = urls
@@ -450,7 +504,12 @@ impl fmt::Display for CacheLocation {
                         host.split(['/', '?']).next().unwrap_or(host)
                     })
                     .collect();
-                write!(f, "{scheme}+cluster://{}/?ns={namespace}", hosts.join(","))
+                let near = near_suffix(near);
+                write!(
+                    f,
+                    "{scheme}+cluster://{}/?ns={namespace}{near}",
+                    hosts.join(",")
+                )
             }
         }
     }
@@ -508,6 +567,26 @@ mod tests {
         };
         assert_eq!(urls, ["rediss://u:pw@h1:7000", "rediss://u:pw@h2:7001"]);
         assert_eq!(namespace, "t2");
+        let CacheLocation::Redis { url, near, .. } =
+            parse("redis://h:1/?ns=a&near=1048576&protocol=resp3")
+        else {
+            panic!("not redis")
+        };
+        assert_eq!(
+            (url.as_str(), near),
+            ("redis://h:1/?protocol=resp3", Some(1 << 20))
+        );
+        let CacheLocation::RedisCluster { urls, near, .. } =
+            parse("redis+cluster://h1:1,h2:2/?ns=a&near=4096")
+        else {
+            panic!("not a cluster")
+        };
+        assert_eq!(urls, ["redis://h1:1", "redis://h2:2"]);
+        assert_eq!(near, Some(4096));
+        assert!(matches!(
+            parse("redis://h:1/?ns=a"),
+            CacheLocation::Redis { near: None, .. }
+        ));
         for (spec, shown) in [
             ("memory", "memory"),
             ("sqlite:/tmp/x.db", "sqlite:/tmp/x.db?ns=tokencache"),
@@ -517,6 +596,11 @@ mod tests {
             (
                 "redis+cluster://h1:1,h2:2/?ns=a",
                 "redis+cluster://h1:1,h2:2/?ns=a",
+            ),
+            ("redis://h:1/?near=4096&ns=a", "redis://h:1/?ns=a&near=4096"),
+            (
+                "redis+cluster://h1:1,h2:2/?ns=a&near=65536",
+                "redis+cluster://h1:1,h2:2/?ns=a&near=65536",
             ),
         ] {
             assert_eq!(parse(spec).to_string(), shown, "{spec}");
@@ -536,6 +620,9 @@ mod tests {
             "redis://h:1/?ns=",
             "redis+cluster://?ns=a",
             "redis+cluster://h1:1/db/?ns=a",
+            "redis://h:1/?ns=a&near=",
+            "redis://h:1/?ns=a&near=1MB",
+            "redis+cluster://h1:1/?ns=a&near=-1",
         ] {
             let e = bad.parse::<CacheLocation>().unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");

@@ -76,6 +76,9 @@ impl Locations {
                 ),
                 namespace: format!("facade-{}-{n}", std::process::id()),
                 keys: tokencache::KeySource::Plaintext,
+                // Through the near cache (`&near=BYTES`): the redis crate's own suite runs
+                // both, and this checks that the facade wires it.
+                near: Some(1 << 20),
             },
         }
     }

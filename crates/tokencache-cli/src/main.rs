@@ -30,6 +30,7 @@ Caches:
   sqlite:PATH[?ns=NAME]                    an encrypted SQLite file (namespace default: tokencache)
   redis://[USER:PASSWORD@]HOST:PORT[/DB]?ns=NAME, rediss://...
   redis+cluster://HOST:PORT,HOST:PORT/?ns=NAME, rediss+cluster://...
+  &near=BYTES after ns=NAME: a Redis near cache (an in-process copy of reads, at most BYTES)
   A command takes its cache as the first argument, or from --cache or TOKENCACHE_CACHE.
 
 Keys (never on the command line, never printed):
