@@ -35,6 +35,7 @@ fn main() {
         .block_on(workload.prepare_with_clock(cache.clone(), clock.clone()))
         .expect("prepared");
     let raw = moka::future::Cache::<String, Cacheable>::new(100_000);
+    let raw_sync = moka::sync::Cache::<String, Cacheable>::new(100_000);
     let key = exact_key();
     rt.block_on(async {
         let value = cache
@@ -42,6 +43,7 @@ fn main() {
             .await
             .expect("get")
             .expect("stored");
+        raw_sync.insert(key.to_key(), value.clone());
         raw.insert(key.to_key(), value).await;
         for i in 0..n {
             match op {
@@ -65,6 +67,13 @@ fn main() {
                     black_box(direct.get(&black_box(&key).to_key()).await.expect("get"));
                 }
 
+                "raw_moka_sync_get" => {
+                    black_box(raw_sync.get(&black_box(&key).to_key()));
+                }
+                "raw_moka_sync_insert" => {
+                    let value = set_value(&*clock, i);
+                    raw_sync.insert(set_key().to_key(), value);
+                }
                 "raw_moka_insert" => {
                     let value = set_value(&*clock, i);
                     raw.insert(set_key().to_key(), value).await;
