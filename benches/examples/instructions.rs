@@ -8,10 +8,17 @@
 //!     target/release/examples/instructions manager_get 100000
 //! ```
 //!
-//! Operations: `manager_get`, `raw_moka_get`, `raw_memory_cache_get`, `manager_set`,
-//! `raw_memory_cache_get_direct`, `raw_moka_insert`, `manager_clear_100`, `manager_subset_100`.
+//! Operations: `manager_get`, `raw_moka_get`, `raw_moka_sync_get`, `raw_memory_cache_get`,
+//! `raw_memory_cache_get_direct`, `manager_set`, `raw_moka_insert`, `raw_moka_sync_insert`,
+//! `manager_clear_100`, `manager_subset_100`.
+//!
+//! `instructions scaling ROUNDS` instead times exact hits (wall time, not for callgrind)
+//! from 1 and from 2 threads sharing one cache, each thread on its own current-thread
+//! runtime, alternating in every round, and prints the median time per hit and the
+//! throughput of 2 threads over 1, for the manager, the backend alone and raw moka.
 use std::hint::black_box;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use tokencache_benches::workloads::{exact_key, frozen_clock, set_key, Op, Workload, SMALL_SIZE};
 use tokencache_benches::{current_thread_runtime, set_value};
@@ -22,6 +29,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let op = args.get(1).map(String::as_str).unwrap_or("manager_get");
     let n: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    if op == "scaling" {
+        return scaling(n);
+    }
     let rt = current_thread_runtime();
     let clock = frozen_clock();
     let cache = Arc::new(MemoryCache::builder().clock(clock.clone()).build());
@@ -82,4 +92,88 @@ fn main() {
             }
         }
     });
+}
+
+/// `per_thread` runs of `op` on each of `threads` threads (each on its own current-thread
+/// runtime, built before timing): the wall time of the slowest thread.
+fn threaded<F: std::future::Future<Output = ()>>(
+    threads: usize,
+    per_thread: u64,
+    op: &(impl Fn() -> F + Sync),
+) -> Duration {
+    let start = Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let start = &start;
+                s.spawn(move || {
+                    let rt = current_thread_runtime();
+                    start.wait();
+                    let t = Instant::now();
+                    rt.block_on(async {
+                        for _ in 0..per_thread {
+                            op().await;
+                        }
+                    });
+                    t.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a bench thread"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+/// See the module docs.
+fn scaling(rounds: u64) {
+    const HITS: u64 = 200_000;
+    let rt = current_thread_runtime();
+    let clock = frozen_clock();
+    let cache = Arc::new(MemoryCache::builder().clock(clock.clone()).build());
+    let p = rt
+        .block_on(Workload::new(Op::ExactHit, SMALL_SIZE).prepare_with_clock(cache.clone(), clock))
+        .expect("prepared");
+    let key = exact_key();
+    let value = rt
+        .block_on(cache.get(&key.to_key()))
+        .expect("get")
+        .expect("stored");
+    let raw_sync = moka::sync::Cache::<String, Cacheable>::new(100_000);
+    raw_sync.insert(key.to_key(), value);
+    let manager = || async {
+        p.run_once(0).await.expect("exact hit");
+    };
+    let backend = || async {
+        black_box(cache.get(&black_box(&key).to_key()).await.expect("get"));
+    };
+    let raw = || async {
+        black_box(raw_sync.get(&black_box(&key).to_key()));
+    };
+    let mut times: [[Vec<f64>; 2]; 3] = Default::default();
+    for _ in 0..rounds.max(1) {
+        for threads in [1usize, 2] {
+            let per = HITS / threads as u64;
+            let ns = |d: Duration| d.as_nanos() as f64 / HITS as f64;
+            times[0][threads - 1].push(ns(threaded(threads, per, &manager)));
+            times[1][threads - 1].push(ns(threaded(threads, per, &backend)));
+            times[2][threads - 1].push(ns(threaded(threads, per, &raw)));
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (name, t) in ["manager", "memory_cache_get", "raw_moka_sync_get"]
+        .iter()
+        .zip(times.iter_mut())
+    {
+        let (one, two) = (median(&mut t[0]), median(&mut t[1]));
+        println!(
+            "{name}: 1 thread {one:.0} ns/hit, 2 threads {two:.0} ns/hit together: throughput x{:.2}",
+            one / two
+        );
+    }
 }
