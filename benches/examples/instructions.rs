@@ -14,8 +14,11 @@
 //!
 //! `instructions scaling ROUNDS` instead times exact hits (wall time, not for callgrind)
 //! from 1 and from 2 threads sharing one cache, each thread on its own current-thread
-//! runtime, alternating in every round, and prints the median time per hit and the
-//! throughput of 2 threads over 1, for the manager, the backend alone and raw moka.
+//! runtime, alternating in every round, and prints, for the manager, the backend alone
+//! and raw moka, the median wall time per hit and the throughput of 2 threads over 1;
+//! and, since other processes share the cores, the same ratio from each thread's CPU
+//! time per hit (Linux schedstat), which is what 2 threads with a core each would reach:
+//! contention on shared cache lines shows there as more CPU time per hit.
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -94,13 +97,30 @@ fn main() {
     });
 }
 
+/// This thread's CPU time so far and its time spent waiting for a CPU, in nanoseconds
+/// (Linux's `/proc/thread-self/schedstat`; zeros elsewhere).
+fn schedstat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut fields = text.split_whitespace().map(|f| f.parse().unwrap_or(0));
+    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
+}
+
+/// What one timed run of [`threaded`] took: the wall time of the slowest thread, and the
+/// most CPU time and the most time waiting for a CPU of any thread.
+#[derive(Clone, Copy, Default)]
+struct Timed {
+    wall: Duration,
+    cpu_ns: u64,
+    waited_ns: u64,
+}
+
 /// `per_thread` runs of `op` on each of `threads` threads (each on its own current-thread
-/// runtime, built before timing): the wall time of the slowest thread.
+/// runtime, built before timing).
 fn threaded<F: std::future::Future<Output = ()>>(
     threads: usize,
     per_thread: u64,
     op: &(impl Fn() -> F + Sync),
-) -> Duration {
+) -> Timed {
     let start = Barrier::new(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -109,21 +129,31 @@ fn threaded<F: std::future::Future<Output = ()>>(
                 s.spawn(move || {
                     let rt = current_thread_runtime();
                     start.wait();
+                    let (cpu, waited) = schedstat();
                     let t = Instant::now();
                     rt.block_on(async {
                         for _ in 0..per_thread {
                             op().await;
                         }
                     });
-                    t.elapsed()
+                    let wall = t.elapsed();
+                    let (cpu2, waited2) = schedstat();
+                    Timed {
+                        wall,
+                        cpu_ns: cpu2 - cpu,
+                        waited_ns: waited2 - waited,
+                    }
                 })
             })
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("a bench thread"))
-            .max()
-            .unwrap_or_default()
+            .fold(Timed::default(), |a, b| Timed {
+                wall: a.wall.max(b.wall),
+                cpu_ns: a.cpu_ns.max(b.cpu_ns),
+                waited_ns: a.waited_ns.max(b.waited_ns),
+            })
     })
 }
 
@@ -152,28 +182,48 @@ fn scaling(rounds: u64) {
     let raw = || async {
         black_box(raw_sync.get(&black_box(&key).to_key()));
     };
-    let mut times: [[Vec<f64>; 2]; 3] = Default::default();
+    // [workload][threads - 1]: (wall ns per hit, CPU ns per hit of the busiest thread,
+    // share of the run the busiest thread waited for a CPU).
+    let mut times: [[Vec<(f64, f64, f64)>; 2]; 3] = Default::default();
     for _ in 0..rounds.max(1) {
         for threads in [1usize, 2] {
             let per = HITS / threads as u64;
-            let ns = |d: Duration| d.as_nanos() as f64 / HITS as f64;
-            times[0][threads - 1].push(ns(threaded(threads, per, &manager)));
-            times[1][threads - 1].push(ns(threaded(threads, per, &backend)));
-            times[2][threads - 1].push(ns(threaded(threads, per, &raw)));
+            let per_hit = |t: Timed| {
+                (
+                    t.wall.as_nanos() as f64 / HITS as f64,
+                    t.cpu_ns as f64 / per as f64,
+                    t.waited_ns as f64 / t.wall.as_nanos().max(1) as f64,
+                )
+            };
+            times[0][threads - 1].push(per_hit(threaded(threads, per, &manager)));
+            times[1][threads - 1].push(per_hit(threaded(threads, per, &backend)));
+            times[2][threads - 1].push(per_hit(threaded(threads, per, &raw)));
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+    let median = |v: &mut Vec<(f64, f64, f64)>, f: fn(&(f64, f64, f64)) -> f64| {
+        let mut xs: Vec<f64> = v.iter().map(f).collect();
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
     };
+    println!("median of {rounds} rounds, {HITS} hits a run");
     for (name, t) in ["manager", "memory_cache_get", "raw_moka_sync_get"]
         .iter()
         .zip(times.iter_mut())
     {
-        let (one, two) = (median(&mut t[0]), median(&mut t[1]));
+        let wall = (median(&mut t[0], |x| x.0), median(&mut t[1], |x| x.0));
+        let cpu = (median(&mut t[0], |x| x.1), median(&mut t[1], |x| x.1));
+        let waited = median(&mut t[1], |x| x.2);
         println!(
-            "{name}: 1 thread {one:.0} ns/hit, 2 threads {two:.0} ns/hit together: throughput x{:.2}",
-            one / two
+            "{name}: wall {:.0} / {:.0} ns per hit (1 / 2 threads): x{:.2}; \
+             CPU per hit of one thread {:.0} / {:.0} ns: x{:.2} with a core each \
+             (2-thread runs waited {:.0}% of the time for a CPU)",
+            wall.0,
+            wall.1,
+            wall.0 / wall.1,
+            cpu.0,
+            cpu.1,
+            2.0 * cpu.0 / cpu.1,
+            100.0 * waited
         );
     }
 }

@@ -57,6 +57,9 @@ use crate::MemoryCacheBuilder;
 ///   invalidates in moka, a `set` inserts in moka and in the index, then the `remove`
 ///   takes the key out of the index, and a stored key is never listed again (the
 ///   concurrency test in `tests/behaviour.rs` catches that variant).
+/// - `remove_many` of every indexed key empties moka (`invalidate_all`) and the index
+///   together, holding every write stripe and the index's write lock, so no write of
+///   any key is under way (see `MemoryCache::remove_everything`).
 /// - Moka's own removals (expiry, eviction for size) are not reported to the index (an
 ///   eviction listener would make moka take a per-key lock and build a notification on
 ///   every write, the costliest part of a `set`). Their keys are pruned lazily: a listing
@@ -366,7 +369,7 @@ impl Cache for MemoryCache {
     }
 
     /// When `keys` are all the keys the cache holds, empties it at once (see
-    /// [`MemoryCache::remove_everything`]). Otherwise invalidates every key in moka, then
+    /// `MemoryCache::remove_everything`). Otherwise invalidates every key in moka, then
     /// reconciles them all under one write lock of the index (instead of one reconcile
     /// per key).
     async fn remove_many(&self, keys: &[String]) -> Result<()> {
