@@ -1,11 +1,13 @@
 //! The shared workloads on the memory backend: `CacheManager` over `MemoryCache`, each
-//! beside raw moka (`moka::future::Cache<String, Cacheable>`) doing the same work with
+//! beside raw moka (its future and its sync cache of `String` to `Cacheable`) doing the same
+//! work with
 //! the key built the same way (`CacheKey::to_key` on every call), in the same run:
 //!
-//! - `memory/exact_hit`: `raw_moka_get` (and `raw_memory_cache_get`, the backend alone)
-//!   vs `manager`;
-//! - `memory/set`: `raw_moka_insert` of the value the manager writes, built the same way,
-//!   vs `manager`;
+//! - `memory/exact_hit`: `raw_moka_get` (moka's future cache), `raw_moka_sync_get`
+//!   (moka's sync cache, the one `MemoryCache` calls) and `raw_memory_cache_get` (the
+//!   backend alone) vs `manager`;
+//! - `memory/set`: `raw_moka_insert` and `raw_moka_sync_insert` of the value the manager
+//!   writes, built the same way, vs `manager`;
 //! - `memory/subset_N`, `memory/miss_N`: `raw_keys_with_prefix` (the ordered index the
 //!   lookup lists) vs `manager`;
 //! - `memory/clear_N`: `manager` (the target: `clear` of 100 entries within 50 µs);
@@ -51,6 +53,16 @@ fn workloads(c: &mut Criterion) {
                         black_box(raw.get(&black_box(&key).to_key()).await.expect("stored"))
                     })
                 });
+                // Moka's sync cache, the engine `MemoryCache` calls: the same get, no
+                // future of moka's.
+                let raw_sync = moka::sync::Cache::<String, Cacheable>::new(100_000);
+                let value = rt.block_on(cache.get(&key.to_key())).expect("get");
+                raw_sync.insert(key.to_key(), value.expect("the target is stored"));
+                g.bench_function("raw_moka_sync_get", |b| {
+                    b.to_async(&rt).iter(|| async {
+                        black_box(raw_sync.get(&black_box(&key).to_key()).expect("stored"))
+                    })
+                });
                 g.bench_function("raw_memory_cache_get", |b| {
                     b.to_async(&rt).iter(|| async {
                         black_box(cache.get(&black_box(&key).to_key()).await.expect("get"))
@@ -66,6 +78,14 @@ fn workloads(c: &mut Criterion) {
                         let value = set_value(&*clock, n.fetch_add(1, Ordering::Relaxed));
                         let raw = &raw;
                         async move { raw.insert(set_key().to_key(), value).await }
+                    })
+                });
+                let raw_sync = moka::sync::Cache::<String, Cacheable>::new(100_000);
+                g.bench_function("raw_moka_sync_insert", |b| {
+                    b.to_async(&rt).iter(|| {
+                        let value = set_value(&*clock, n.fetch_add(1, Ordering::Relaxed));
+                        let raw_sync = &raw_sync;
+                        async move { raw_sync.insert(set_key().to_key(), value) }
                     })
                 });
             }
@@ -99,19 +119,31 @@ fn workloads(c: &mut Criterion) {
 /// evenly; the time is the wall time of the slowest thread (each on its own
 /// current-thread runtime, built before timing).
 fn threaded_hits(p: &Prepared, threads: u64, iters: u64) -> Duration {
+    threaded(threads, iters, |i| async move {
+        p.run_once(i).await.expect("exact hit");
+    })
+}
+
+/// `iters` runs of `op` split evenly over `threads` threads, each on its own
+/// current-thread runtime (built before timing); the wall time of the slowest thread.
+fn threaded<F: std::future::Future<Output = ()>>(
+    threads: u64,
+    iters: u64,
+    op: impl Fn(u64) -> F + Sync,
+) -> Duration {
     let per_thread = iters.div_ceil(threads);
     let start = Barrier::new(threads as usize);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let start = &start;
+                let (start, op) = (&start, &op);
                 s.spawn(move || {
                     let rt = current_thread_runtime();
                     start.wait();
                     let t = Instant::now();
                     rt.block_on(async {
                         for i in 0..per_thread {
-                            p.run_once(i).await.expect("exact hit");
+                            op(i).await;
                         }
                     });
                     t.elapsed()
@@ -133,11 +165,30 @@ fn threads(c: &mut Criterion) {
     let p = rt
         .block_on(Workload::new(Op::ExactHit, SMALL_SIZE).prepare_with_clock(cache, clock))
         .expect("workload prepared");
+    // The same hits on raw moka (its sync cache, the key built the same way): how far
+    // moka itself scales on one key.
+    let raw = moka::sync::Cache::<String, Cacheable>::new(100_000);
+    let key = p.key().clone();
+    let value = rt.block_on(p.manager().cache().get(&key.to_key()));
+    raw.insert(
+        key.to_key(),
+        value.expect("get").expect("the target is stored"),
+    );
     let mut g = c.benchmark_group("memory/exact_hit_threads");
     for n in [1u64, 2] {
         g.throughput(Throughput::Elements(1));
         g.bench_function(format!("manager_{n}_threads"), |b| {
             b.iter_custom(|iters| threaded_hits(&p, n, iters))
+        });
+        g.bench_function(format!("raw_moka_sync_{n}_threads"), |b| {
+            b.iter_custom(|iters| {
+                threaded(n, iters, |_| {
+                    let (raw, key) = (&raw, &key);
+                    async move {
+                        black_box(raw.get(&black_box(key).to_key()).expect("stored"));
+                    }
+                })
+            })
         });
     }
     g.finish();

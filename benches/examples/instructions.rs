@@ -8,10 +8,20 @@
 //!     target/release/examples/instructions manager_get 100000
 //! ```
 //!
-//! Operations: `manager_get`, `raw_moka_get`, `raw_memory_cache_get`, `manager_set`,
-//! `raw_memory_cache_get_direct`, `raw_moka_insert`, `manager_clear_100`, `manager_subset_100`.
+//! Operations: `manager_get`, `raw_moka_get`, `raw_moka_sync_get`, `raw_memory_cache_get`,
+//! `raw_memory_cache_get_direct`, `manager_set`, `raw_moka_insert`, `raw_moka_sync_insert`,
+//! `manager_clear_100`, `manager_subset_100`.
+//!
+//! `instructions scaling ROUNDS` instead times exact hits (wall time, not for callgrind)
+//! from 1 and from 2 threads sharing one cache, each thread on its own current-thread
+//! runtime, alternating in every round, and prints, for the manager, the backend alone
+//! and raw moka, the median wall time per hit and the throughput of 2 threads over 1;
+//! and, since other processes share the cores, the same ratio from each thread's CPU
+//! time per hit (Linux schedstat), which is what 2 threads with a core each would reach:
+//! contention on shared cache lines shows there as more CPU time per hit.
 use std::hint::black_box;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use tokencache_benches::workloads::{exact_key, frozen_clock, set_key, Op, Workload, SMALL_SIZE};
 use tokencache_benches::{current_thread_runtime, set_value};
@@ -22,6 +32,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let op = args.get(1).map(String::as_str).unwrap_or("manager_get");
     let n: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    if op == "scaling" {
+        return scaling(n);
+    }
     let rt = current_thread_runtime();
     let clock = frozen_clock();
     let cache = Arc::new(MemoryCache::builder().clock(clock.clone()).build());
@@ -35,6 +48,7 @@ fn main() {
         .block_on(workload.prepare_with_clock(cache.clone(), clock.clone()))
         .expect("prepared");
     let raw = moka::future::Cache::<String, Cacheable>::new(100_000);
+    let raw_sync = moka::sync::Cache::<String, Cacheable>::new(100_000);
     let key = exact_key();
     rt.block_on(async {
         let value = cache
@@ -42,6 +56,7 @@ fn main() {
             .await
             .expect("get")
             .expect("stored");
+        raw_sync.insert(key.to_key(), value.clone());
         raw.insert(key.to_key(), value).await;
         for i in 0..n {
             match op {
@@ -65,6 +80,13 @@ fn main() {
                     black_box(direct.get(&black_box(&key).to_key()).await.expect("get"));
                 }
 
+                "raw_moka_sync_get" => {
+                    black_box(raw_sync.get(&black_box(&key).to_key()));
+                }
+                "raw_moka_sync_insert" => {
+                    let value = set_value(&*clock, i);
+                    raw_sync.insert(set_key().to_key(), value);
+                }
                 "raw_moka_insert" => {
                     let value = set_value(&*clock, i);
                     raw.insert(set_key().to_key(), value).await;
@@ -73,4 +95,135 @@ fn main() {
             }
         }
     });
+}
+
+/// This thread's CPU time so far and its time spent waiting for a CPU, in nanoseconds
+/// (Linux's `/proc/thread-self/schedstat`; zeros elsewhere).
+fn schedstat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut fields = text.split_whitespace().map(|f| f.parse().unwrap_or(0));
+    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
+}
+
+/// What one timed run of [`threaded`] took: the wall time of the slowest thread, and the
+/// most CPU time and the most time waiting for a CPU of any thread.
+#[derive(Clone, Copy, Default)]
+struct Timed {
+    wall: Duration,
+    cpu_ns: u64,
+    waited_ns: u64,
+}
+
+/// `per_thread` runs of `op` on each of `threads` threads (each on its own current-thread
+/// runtime, built before timing).
+fn threaded<F: std::future::Future<Output = ()>>(
+    threads: usize,
+    per_thread: u64,
+    op: &(impl Fn() -> F + Sync),
+) -> Timed {
+    let start = Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let start = &start;
+                s.spawn(move || {
+                    let rt = current_thread_runtime();
+                    start.wait();
+                    let (cpu, waited) = schedstat();
+                    let t = Instant::now();
+                    rt.block_on(async {
+                        for _ in 0..per_thread {
+                            op().await;
+                        }
+                    });
+                    let wall = t.elapsed();
+                    let (cpu2, waited2) = schedstat();
+                    Timed {
+                        wall,
+                        cpu_ns: cpu2 - cpu,
+                        waited_ns: waited2 - waited,
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a bench thread"))
+            .fold(Timed::default(), |a, b| Timed {
+                wall: a.wall.max(b.wall),
+                cpu_ns: a.cpu_ns.max(b.cpu_ns),
+                waited_ns: a.waited_ns.max(b.waited_ns),
+            })
+    })
+}
+
+/// See the module docs.
+fn scaling(rounds: u64) {
+    const HITS: u64 = 200_000;
+    let rt = current_thread_runtime();
+    let clock = frozen_clock();
+    let cache = Arc::new(MemoryCache::builder().clock(clock.clone()).build());
+    let p = rt
+        .block_on(Workload::new(Op::ExactHit, SMALL_SIZE).prepare_with_clock(cache.clone(), clock))
+        .expect("prepared");
+    let key = exact_key();
+    let value = rt
+        .block_on(cache.get(&key.to_key()))
+        .expect("get")
+        .expect("stored");
+    let raw_sync = moka::sync::Cache::<String, Cacheable>::new(100_000);
+    raw_sync.insert(key.to_key(), value);
+    let manager = || async {
+        p.run_once(0).await.expect("exact hit");
+    };
+    let backend = || async {
+        black_box(cache.get(&black_box(&key).to_key()).await.expect("get"));
+    };
+    let raw = || async {
+        black_box(raw_sync.get(&black_box(&key).to_key()));
+    };
+    // [workload][threads - 1]: (wall ns per hit, CPU ns per hit of the busiest thread,
+    // share of the run the busiest thread waited for a CPU).
+    let mut times: [[Vec<(f64, f64, f64)>; 2]; 3] = Default::default();
+    for _ in 0..rounds.max(1) {
+        for threads in [1usize, 2] {
+            let per = HITS / threads as u64;
+            let per_hit = |t: Timed| {
+                (
+                    t.wall.as_nanos() as f64 / HITS as f64,
+                    t.cpu_ns as f64 / per as f64,
+                    t.waited_ns as f64 / t.wall.as_nanos().max(1) as f64,
+                )
+            };
+            times[0][threads - 1].push(per_hit(threaded(threads, per, &manager)));
+            times[1][threads - 1].push(per_hit(threaded(threads, per, &backend)));
+            times[2][threads - 1].push(per_hit(threaded(threads, per, &raw)));
+        }
+    }
+    let median = |v: &mut Vec<(f64, f64, f64)>, f: fn(&(f64, f64, f64)) -> f64| {
+        let mut xs: Vec<f64> = v.iter().map(f).collect();
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    println!("median of {rounds} rounds, {HITS} hits a run");
+    for (name, t) in ["manager", "memory_cache_get", "raw_moka_sync_get"]
+        .iter()
+        .zip(times.iter_mut())
+    {
+        let wall = (median(&mut t[0], |x| x.0), median(&mut t[1], |x| x.0));
+        let cpu = (median(&mut t[0], |x| x.1), median(&mut t[1], |x| x.1));
+        let waited = median(&mut t[1], |x| x.2);
+        println!(
+            "{name}: wall {:.0} / {:.0} ns per hit (1 / 2 threads): x{:.2}; \
+             CPU per hit of one thread {:.0} / {:.0} ns: x{:.2} with a core each \
+             (2-thread runs waited {:.0}% of the time for a CPU)",
+            wall.0,
+            wall.1,
+            wall.0 / wall.1,
+            cpu.0,
+            cpu.1,
+            2.0 * cpu.0 / cpu.1,
+            100.0 * waited
+        );
+    }
 }

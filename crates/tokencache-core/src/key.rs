@@ -134,7 +134,7 @@ impl CacheKey {
     /// Anything else (fewer than two or more than four parts, an empty part) is an
     /// [`ErrorKind::InvalidKey`](crate::ErrorKind::InvalidKey) error.
     pub fn from_key(s: &str) -> Result<CacheKey> {
-        let mut parts = s.split(SEPARATOR);
+        let mut parts = SeparatorSplit(Some(s));
         let mut next = || parts.next();
         let (prefix, client, third, fourth, fifth) = (next(), next(), next(), next(), next());
         let (Some(prefix), Some(client)) = (prefix, client) else {
@@ -179,6 +179,30 @@ impl CacheKey {
     }
 }
 
+/// `str::split(SEPARATOR)`, by a plain scan for `:` (a `str` pattern sets up a substring
+/// search on every split, the larger part of parsing a key).
+struct SeparatorSplit<'a>(Option<&'a str>);
+
+impl<'a> Iterator for SeparatorSplit<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.0?;
+        let bytes = rest.as_bytes();
+        let mut at = 0;
+        while let Some(i) = bytes[at..].iter().position(|&b| b == b':') {
+            let i = at + i;
+            if bytes.get(i + 1) == Some(&b':') {
+                self.0 = Some(&rest[i + 2..]);
+                return Some(&rest[..i]);
+            }
+            at = i + 1;
+        }
+        self.0 = None;
+        Some(rest)
+    }
+}
+
 /// Checks, without allocating, that `prefix::client::audience::scope` (or the ID token
 /// key, with `suffix`) parses back to the same parts.
 pub(crate) fn check_parts(
@@ -194,11 +218,10 @@ pub(crate) fn check_parts(
     if client.is_empty() {
         return Err(Error::invalid_key("the client id is empty"));
     }
-    let bad = |p: &str| p.contains(SEPARATOR) || p.ends_with(':');
     if [Some(prefix), Some(client), audience, scope, suffix]
         .into_iter()
         .flatten()
-        .any(bad)
+        .any(merges_with_separator)
     {
         return Err(Error::invalid_key(
             "a key part contains '::' or ends in ':', so the key would not parse back",
@@ -216,6 +239,50 @@ pub(crate) fn check_parts(
             "only the id token suffix can end a key, after the client id",
         )),
     }
+}
+
+/// Whether `part` contains `::` or ends in `:`: a `:` followed by another `:` or by the
+/// end. Looks at eight bytes at a time (a key is checked on every lookup).
+fn merges_with_separator(part: &str) -> bool {
+    const COLONS: u64 = u64::from_le_bytes([b':'; 8]);
+    const LOW7: u64 = u64::from_le_bytes([0x7f; 8]);
+    /// The high bit of each byte of `bytes` (eight of them, little-endian: byte i is
+    /// bits 8i..8i+8) that is `:`. Exact: no carry crosses a byte.
+    fn colon_bits(bytes: &[u8]) -> u64 {
+        let mut word = [0; 8];
+        word.copy_from_slice(bytes);
+        let x = u64::from_le_bytes(word) ^ COLONS;
+        !((((x & LOW7) + LOW7) | x) | LOW7)
+    }
+    let bytes = part.as_bytes();
+    let len = bytes.len();
+    if len < 8 {
+        let mut after_colon = false;
+        for &b in bytes {
+            let colon = b == b':';
+            if colon && after_colon {
+                return true;
+            }
+            after_colon = colon;
+        }
+        return after_colon;
+    }
+    // Whole words, each with the last byte of the one before.
+    let mut after_colon = false;
+    let mut at = 0;
+    while at + 8 <= len {
+        let m = colon_bits(&bytes[at..at + 8]);
+        if m & (m >> 8) != 0 || (after_colon && m & 0x80 != 0) {
+            return true;
+        }
+        after_colon = m >> 63 != 0;
+        at += 8;
+    }
+    // The last eight bytes (overlapping the last whole word when `len` is not a multiple
+    // of eight, so every pair of neighbours the words left out lies inside it), and
+    // whether the last byte is a ':'.
+    let m = colon_bits(&bytes[len - 8..]);
+    m & (m >> 8) != 0 || m >> 63 != 0
 }
 
 /// Joins the non-empty parts of a key with `::`.
@@ -276,6 +343,60 @@ mod tests {
         for bad in ["", "p", "p::", "::c", "p::c::", "p::::a", "p::c::a::s::x"] {
             let e = CacheKey::from_key(bad).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidKey, "{bad}");
+        }
+    }
+
+    /// The key parser's split is `str::split("::")`.
+    #[test]
+    fn separator_split_matches_str_split() {
+        let alphabet = [':', 'a', '\u{e9}'];
+        let mut words = vec![String::new()];
+        for len in 0..=8 {
+            for w in &words {
+                let ours: Vec<&str> = SeparatorSplit(Some(w)).collect();
+                let std: Vec<&str> = w.split(SEPARATOR).collect();
+                assert_eq!(ours, std, "{w:?}");
+            }
+            if len < 8 {
+                words = words
+                    .iter()
+                    .flat_map(|w| alphabet.map(|c| format!("{w}{c}")))
+                    .collect();
+            }
+        }
+    }
+
+    /// The word-at-a-time check says what `contains("::") || ends_with(':')` says, for
+    /// every string of up to 9 bytes (one word and one more byte) over `:`, `;` (one above `:`, where a borrow would
+    /// show), `9` (one below) and `a`, and for longer strings with `::` at each offset.
+    #[test]
+    fn separator_check_matches_the_plain_definition() {
+        let plain = |p: &str| p.contains(SEPARATOR) || p.ends_with(':');
+        let alphabet = [':', ';', '9', 'a'];
+        let mut words = vec![String::new()];
+        for len in 0..=9 {
+            for w in &words {
+                assert_eq!(merges_with_separator(w), plain(w), "{w:?}");
+            }
+            if len < 9 {
+                words = words
+                    .iter()
+                    .flat_map(|w| alphabet.map(|c| format!("{w}{c}")))
+                    .collect();
+            }
+        }
+        for len in 2..40 {
+            let base: String = (0..len).map(|i| [':', 'x', ';', ':', '9'][i % 5]).collect();
+            assert_eq!(merges_with_separator(&base), plain(&base), "{base:?}");
+            for at in 0..len - 1 {
+                let mut s: Vec<u8> = (0..len).map(|i| b"x;:9"[i % 4]).collect();
+                s[at] = b':';
+                s[at + 1] = b':';
+                let s = String::from_utf8(s).unwrap();
+                assert!(merges_with_separator(&s), "{s:?}");
+                let t = s.replace(':', ";") + "\u{e9}:";
+                assert_eq!(merges_with_separator(&t), plain(&t), "{t:?}");
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! [`MemoryCache`]: tokencache's in-memory token cache, the embedded default, as
 //! auth0-spa-js's default in-memory cache.
 //!
-//! - On native targets it is a [moka](https://docs.rs/moka) future cache; on `wasm32`,
+//! - On native targets it is a [moka](https://docs.rs/moka) cache (its sync cache, called
+//!   directly: no moka future per call); on `wasm32`,
 //!   where moka panics in the browser, the same type sits on a small map of its own, so a
 //!   Rust single-page app gets the same cache.
 //! - Values are kept as [`Cacheable`](tokencache_core::Cacheable)s: a read clones an
