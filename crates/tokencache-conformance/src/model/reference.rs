@@ -123,19 +123,20 @@ impl Model {
         self.entries.get(key).and_then(|s| s.value.as_entry())
     }
 
-    /// Physical expiry may drop an entry that expired (by the clock, no leeway) without a
-    /// refresh token. Asks the cache about such entries and forgets those it dropped; a
-    /// cache without `physical_expiry` must still hold them.
+    /// Physical expiry may drop an entry that expired (by `droppable_s`: the clock, no
+    /// leeway, plus the real time the case took) without a refresh token. Asks the cache
+    /// about such entries and forgets those it dropped; a cache without `physical_expiry`
+    /// must still hold them.
     pub(super) async fn forget_dropped(
         &mut self,
         cache: &dyn Cache,
-        now_s: i64,
+        droppable_s: i64,
         physical_expiry: bool,
     ) -> Result<(), String> {
         let doomed: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, s)| s.doomed(now_s))
+            .filter(|(_, s)| s.doomed(droppable_s))
             .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {
@@ -448,7 +449,7 @@ impl Model {
     pub(super) async fn compare_state(
         &self,
         cache: &dyn Cache,
-        now_s: i64,
+        droppable_s: i64,
         physical_expiry: bool,
     ) -> Result<(), String> {
         let read = |k: String| async move {
@@ -496,7 +497,7 @@ impl Model {
         let want: BTreeMap<String, Value> = self
             .entries
             .iter()
-            .filter(|(k, s)| !(physical_expiry && s.doomed(now_s) && !seen.contains_key(*k)))
+            .filter(|(k, s)| !(physical_expiry && s.doomed(droppable_s) && !seen.contains_key(*k)))
             .map(|(k, s)| (k.clone(), to_json(&s.value)))
             .collect();
         if seen != want {
