@@ -1018,3 +1018,36 @@ impl CacheManager {
         Ok(tokens)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::scope_set;
+    use std::collections::HashSet;
+
+    #[test]
+    fn scope_set_holds_each_distinct_scope_once_as_a_hash_set_would() {
+        let long: String = (0..40)
+            .map(|i| format!("s{}", i % 35))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for scope in [
+            "read",
+            "read write read",
+            "a  b",
+            " a",
+            "a b c d e",
+            long.as_str(),
+        ] {
+            let set = scope_set(scope);
+            let reference: HashSet<&str> = scope.split(' ').collect();
+            assert_eq!(set.len(), reference.len(), "{scope:?}");
+            assert_eq!(
+                set.iter().copied().collect::<HashSet<_>>(),
+                reference,
+                "{scope:?}"
+            );
+        }
+        assert_eq!(scope_set(&long).len(), 35);
+        assert_eq!(scope_set("read write read"), vec!["read", "write"]);
+    }
+}
