@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use tokencache_core::{
-    async_trait, update_by_get_and_set, Cache, Cacheable, Clock, Fence, RefreshLock, Result,
-    UpdateFn, Updated,
+    async_trait, update_by_get_and_set, Cache, Cacheable, Clock, Fence, RankFn, Ranked,
+    RefreshLock, Result, UpdateFn, Updated,
 };
 
 /// A cache over a `BTreeMap` that lists its keys (wrap it in
@@ -184,6 +184,13 @@ impl<C: Cache> Cache for Yielding<C> {
     async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
         yield_now().await;
         let r = self.0.keys_with_prefix(prefix).await;
+        yield_now().await;
+        r
+    }
+
+    async fn best_with_prefix(&self, prefix: &str, rank: RankFn<'_>) -> Result<Option<Ranked>> {
+        yield_now().await;
+        let r = self.0.best_with_prefix(prefix, rank).await;
         yield_now().await;
         r
     }

@@ -86,6 +86,61 @@ pub async fn update_by_get_and_set<C: Cache + ?Sized>(
     })
 }
 
+/// What a store keeps in plaintext beside a value: enough for a lookup to rank token
+/// entries without decoding (decrypting) them. Never a token.
+///
+/// ```
+/// use tokencache_core::{CacheEntry, Cacheable, ValueMeta, WrappedCacheEntry};
+///
+/// let entry = CacheEntry::new("app", "https://api", "read", "at", 60.0).with_refresh_token("rt");
+/// let value = Cacheable::Entry(WrappedCacheEntry::from_entry(entry, 1_700_000_000)?);
+/// let meta = ValueMeta::of(&value);
+/// assert_eq!(meta.expires_at, Some(1_700_000_060));
+/// assert!(meta.has_refresh_token);
+/// # Ok::<(), tokencache_core::Error>(())
+/// ```
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ValueMeta {
+    /// [`Cacheable::expires_at`]: the expiry of a token entry, `None` for other values.
+    pub expires_at: Option<i64>,
+    /// [`Cacheable::has_refresh_token`].
+    pub has_refresh_token: bool,
+}
+
+impl ValueMeta {
+    /// The metadata of `value`.
+    pub fn of(value: &Cacheable) -> ValueMeta {
+        ValueMeta {
+            expires_at: value.expires_at(),
+            has_refresh_token: value.has_refresh_token(),
+        }
+    }
+}
+
+/// The function of [`Cache::best_with_prefix`]: the rank of a key and its value's
+/// metadata (lower is better), or `None` when the key is no candidate. It must be pure: a
+/// backend may call it more than once for a key.
+#[cfg(not(target_arch = "wasm32"))]
+pub type RankFn<'a> = &'a (dyn Fn(&str, ValueMeta) -> Option<u64> + Send + Sync);
+
+/// The function of [`Cache::best_with_prefix`]: the rank of a key and its value's
+/// metadata (lower is better), or `None` when the key is no candidate. It must be pure: a
+/// backend may call it more than once for a key.
+#[cfg(target_arch = "wasm32")]
+pub type RankFn<'a> = &'a dyn Fn(&str, ValueMeta) -> Option<u64>;
+
+/// What [`Cache::best_with_prefix`] found.
+#[derive(Debug)]
+pub struct Ranked {
+    /// Every key that starts with the prefix, with its value's metadata, in key order.
+    pub listed: Vec<(String, ValueMeta)>,
+    /// The index in `listed` of the smallest key of the lowest rank, and its value as
+    /// [`Cache::get`] answers it (a value that fails authentication is an
+    /// [`ErrorKind::Integrity`](crate::ErrorKind::Integrity) error here, and takes no other
+    /// value down); `None` when no key has a rank.
+    pub best: Option<(usize, Result<Option<Cacheable>>)>,
+}
+
 /// `Send + Sync` on native targets; nothing on wasm32, where browser values are neither.
 ///
 /// Implemented for every type that qualifies, so implementors never name it.
@@ -106,7 +161,8 @@ impl<T: ?Sized> MaybeSendSync for T {}
 ///
 /// Implement the three required methods (with the re-exported `async_trait`: `#[async_trait]` on native
 /// targets, `#[async_trait(?Send)]` on wasm32), and override [`Cache::all_keys`],
-/// [`Cache::lists_keys`] and, if the store keeps keys in order, [`Cache::keys_with_prefix`].
+/// [`Cache::lists_keys`] and, if the store keeps keys in order, [`Cache::keys_with_prefix`]
+/// (and [`Cache::best_with_prefix`] if it also keeps each value's [`ValueMeta`] beside it).
 /// The rich behaviour lives in [`CacheManager`](crate::CacheManager), not here.
 ///
 /// A `get` of a value that is stored but does not decode is a miss (logged without its
@@ -173,6 +229,20 @@ pub trait Cache: MaybeSendSync {
             .all_keys()
             .await?
             .map(|keys| keys.into_iter().filter(|k| k.starts_with(prefix)).collect()))
+    }
+
+    /// The keys that start with `prefix` with the metadata of their values, and the value
+    /// of the best of them by `rank`, read in one step: for stores that keep
+    /// [`ValueMeta`] in plaintext beside each value and their keys in order, so that a
+    /// lookup decodes (decrypts) one value instead of every candidate's. `None` (the
+    /// default) when this cache cannot; the manager then lists the keys with
+    /// [`Cache::keys_with_prefix`] and reads each candidate.
+    ///
+    /// The metadata is what the store recorded when the value was written, so a caller
+    /// that must not trust it checks the value it gets against it.
+    async fn best_with_prefix(&self, prefix: &str, rank: RankFn<'_>) -> Result<Option<Ranked>> {
+        let _ = (prefix, rank);
+        Ok(None)
     }
 
     /// Whether [`Cache::all_keys`] returns the keys (`Some`). Decides, when a manager is
@@ -245,6 +315,13 @@ macro_rules! forward_cache {
             }
             async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
                 (**self).keys_with_prefix(prefix).await
+            }
+            async fn best_with_prefix(
+                &self,
+                prefix: &str,
+                rank: RankFn<'_>,
+            ) -> Result<Option<Ranked>> {
+                (**self).best_with_prefix(prefix, rank).await
             }
             fn lists_keys(&self) -> bool {
                 (**self).lists_keys()

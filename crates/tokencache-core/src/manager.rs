@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_lock::{Mutex, MutexGuard};
 
-use crate::cache::{Cache, Update, Updated};
+use crate::cache::{Cache, Update, Updated, ValueMeta};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{check_parts, join_parts, CacheKey, DEFAULT_PREFIX, SEPARATOR};
@@ -245,8 +245,24 @@ struct Rank {
     scopes: usize,
 }
 
-fn scope_set(scope: &str) -> HashSet<&str> {
-    scope.split(' ').collect()
+/// The distinct scopes of a space-separated scope string. A scope string holds a handful,
+/// for which linear searches beat hashing or sorting; a long one is sorted.
+fn scope_set(scope: &str) -> Vec<&str> {
+    let mut scopes: Vec<&str> = scope.split(' ').collect();
+    if scopes.len() > 32 {
+        scopes.sort_unstable();
+        scopes.dedup();
+        return scopes;
+    }
+    let mut distinct = 0;
+    for i in 0..scopes.len() {
+        if !scopes[..distinct].contains(&scopes[i]) {
+            scopes[distinct] = scopes[i];
+            distinct += 1;
+        }
+    }
+    scopes.truncate(distinct);
+    scopes
 }
 
 impl CacheManager {
@@ -504,7 +520,8 @@ impl CacheManager {
         let exact = self.key_string(&key.client_id, key.audience(), key.scope())?;
         let now_s = self.now_s();
         let leeway = opts.expiry_adjustment_seconds;
-        let expired = move |e: &WrappedCacheEntry| e.expires_at.saturating_sub(leeway) < now_s;
+        let expired_at = move |at: i64| at.saturating_sub(leeway) < now_s;
+        let expired = move |e: &WrappedCacheEntry| expired_at(e.expires_at);
 
         // Step 1: the exact key.
         match self.store().get(&exact).await? {
@@ -519,7 +536,7 @@ impl CacheManager {
             None => {}
         }
         // Step 2: a stored entry whose scopes cover the requested ones.
-        if let Some((found_key, entry)) = self.find_by_scope(key, expired).await? {
+        if let Some((found_key, entry)) = self.find_by_scope(key, expired_at, expired).await? {
             if !expired(&entry) {
                 return Ok(Some(entry.body));
             }
@@ -537,9 +554,15 @@ impl CacheManager {
     /// Step 2 of `get`: the best stored entry of the key's client and audience whose
     /// scopes include all requested scopes. Matching entries that expired without a
     /// refresh token are removed on the way, and never chosen.
+    ///
+    /// Over a cache that answers [`Cache::best_with_prefix`], the candidates are ranked by
+    /// the metadata stored beside them and only the best one is read (one read, one
+    /// decryption); when its value does not decode, authenticate or match its metadata,
+    /// every candidate is read, as over any other cache.
     async fn find_by_scope<E>(
         &self,
         key: &CacheKey,
+        expired_at: impl Fn(i64) -> bool + Copy + Send + Sync,
         expired: E,
     ) -> Result<Option<(String, WrappedCacheEntry)>>
     where
@@ -552,29 +575,87 @@ impl CacheManager {
             .scope()
             .map(|s| s.split(' ').collect())
             .unwrap_or_default();
-        let listing_prefix = format!(
-            "{}{SEPARATOR}{}{SEPARATOR}{audience}{SEPARATOR}",
-            self.prefix, key.client_id
+        let mut listing_prefix = String::with_capacity(
+            self.prefix.len() + key.client_id.len() + audience.len() + 3 * SEPARATOR.len(),
         );
+        for part in [self.prefix.as_str(), &key.client_id, audience] {
+            listing_prefix.push_str(part);
+            listing_prefix.push_str(SEPARATOR);
+        }
+        // The number of distinct scopes of a stored key of the client and audience whose
+        // scopes include every requested one; `None` for any other key. The parts before
+        // the scope are checked (by `get`) to parse back, so a key of the listing prefix
+        // whose rest is one non-empty part is a key of this client and audience.
+        let candidate = |stored: &str| -> Option<usize> {
+            let found = stored
+                .strip_prefix(listing_prefix.as_str())
+                .filter(|scope| !scope.is_empty() && !scope.contains(SEPARATOR))
+                .and_then(|scope| {
+                    let have = scope_set(scope);
+                    wanted
+                        .iter()
+                        .all(|s| have.contains(s))
+                        .then_some(have.len())
+                });
+            debug_assert_eq!(found, self.scope_candidate(stored, key, audience, &wanted));
+            found
+        };
+        if self.manifest_key.is_none() {
+            // A candidate's `Rank`, from its key and metadata, as one number.
+            let rank = |stored: &str, meta: ValueMeta| -> Option<u64> {
+                let scopes = candidate(stored)?;
+                let class: u64 = match (expired_at(meta.expires_at?), meta.has_refresh_token) {
+                    (false, _) => 0,
+                    (true, true) => 1,
+                    (true, false) => return None,
+                };
+                Some(
+                    class << 32
+                        | u64::try_from(scopes)
+                            .unwrap_or(u64::MAX)
+                            .min(u32::MAX.into()),
+                )
+            };
+            if let Some(ranked) = self
+                .store()
+                .best_with_prefix(&listing_prefix, &rank)
+                .await?
+            {
+                let found = match ranked.best {
+                    None => Some(None),
+                    Some((i, Ok(Some(value)))) if ValueMeta::of(&value) == ranked.listed[i].1 => {
+                        match value {
+                            Cacheable::Entry(e) => Some(Some((ranked.listed[i].0.clone(), e))),
+                            _ => None,
+                        }
+                    }
+                    // Read every candidate instead (skipping and counting bad values).
+                    Some(_) => None,
+                };
+                if let Some(found) = found {
+                    let dead: Vec<String> = ranked
+                        .listed
+                        .into_iter()
+                        .filter(|(k, meta)| {
+                            meta.expires_at.is_some_and(expired_at)
+                                && !meta.has_refresh_token
+                                && candidate(k).is_some()
+                        })
+                        .map(|(k, _)| k)
+                        .collect();
+                    if !dead.is_empty() {
+                        self.remove_expired(&dead, expired).await?;
+                    }
+                    return Ok(found);
+                }
+            }
+        }
         let mut best: Option<((Rank, String), WrappedCacheEntry)> = None;
         let mut dead: Vec<String> = Vec::new();
         for stored in self.list(&listing_prefix).await? {
-            let Ok(k) = CacheKey::from_key(&stored) else {
+            let Some(scopes) = candidate(&stored) else {
                 continue;
             };
-            let Some(stored_scope) = k.scope() else {
-                continue;
-            };
-            if k.prefix != self.prefix
-                || k.client_id != key.client_id
-                || k.audience() != Some(audience)
-            {
-                continue;
-            }
-            let have = scope_set(stored_scope);
-            if !wanted.iter().all(|s| have.contains(s)) {
-                continue;
-            }
             let Some(entry) = self.listed_entry(&stored, "scope lookup").await? else {
                 continue;
             };
@@ -586,13 +667,7 @@ impl CacheManager {
                     continue;
                 }
             };
-            let cand = (
-                Rank {
-                    class,
-                    scopes: have.len(),
-                },
-                stored,
-            );
+            let cand = (Rank { class, scopes }, stored);
             if best.as_ref().is_none_or(|(b, _)| cand < *b) {
                 best = Some((cand, entry));
             }
@@ -601,6 +676,28 @@ impl CacheManager {
             self.remove_expired(&dead, expired).await?;
         }
         Ok(best.map(|((_, k), e)| (k, e)))
+    }
+
+    /// `candidate` of [`CacheManager::find_by_scope`] by parsing the stored key: the
+    /// reference its fast check is compared with in debug builds.
+    fn scope_candidate(
+        &self,
+        stored: &str,
+        key: &CacheKey,
+        audience: &str,
+        wanted: &[&str],
+    ) -> Option<usize> {
+        let k = CacheKey::from_key(stored).ok()?;
+        let stored_scope = k.scope()?;
+        if k.prefix != self.prefix || k.client_id != key.client_id || k.audience() != Some(audience)
+        {
+            return None;
+        }
+        let have: HashSet<&str> = stored_scope.split(' ').collect();
+        wanted
+            .iter()
+            .all(|s| have.contains(s))
+            .then_some(have.len())
     }
 
     /// Step 3 of `get`: `{refresh_token, audience, scope}` of the best entry of the
@@ -704,7 +801,15 @@ impl CacheManager {
                         _ => Update::Keep,
                     }),
                 )
-                .await?;
+                .await;
+            // A value chosen by its metadata may not authenticate: skipped, as in a listing.
+            let outcome = match outcome {
+                Ok(o) => o,
+                Err(e) => {
+                    self.skip_bad_value::<()>(key, "scope lookup", e)?;
+                    continue;
+                }
+            };
             if outcome == Updated::Removed {
                 gone.push(key);
             }
@@ -911,5 +1016,38 @@ impl CacheManager {
             }
         }
         Ok(tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scope_set;
+    use std::collections::HashSet;
+
+    #[test]
+    fn scope_set_holds_each_distinct_scope_once_as_a_hash_set_would() {
+        let long: String = (0..40)
+            .map(|i| format!("s{}", i % 35))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for scope in [
+            "read",
+            "read write read",
+            "a  b",
+            " a",
+            "a b c d e",
+            long.as_str(),
+        ] {
+            let set = scope_set(scope);
+            let reference: HashSet<&str> = scope.split(' ').collect();
+            assert_eq!(set.len(), reference.len(), "{scope:?}");
+            assert_eq!(
+                set.iter().copied().collect::<HashSet<_>>(),
+                reference,
+                "{scope:?}"
+            );
+        }
+        assert_eq!(scope_set(&long).len(), 35);
+        assert_eq!(scope_set("read write read"), vec!["read", "write"]);
     }
 }

@@ -136,7 +136,8 @@ impl SqliteCacheBuilder {
         self
     }
 
-    /// Whether `get` and `keys_with_prefix` may run on the calling task. Default: `true`.
+    /// Whether `get`, `keys_with_prefix` and `best_with_prefix` may run on the calling
+    /// task. Default: `true`.
     ///
     /// A point read from the page cache takes microseconds, less than a trip to a worker
     /// thread and back. Inline reads do not wait: their connections have a busy timeout of

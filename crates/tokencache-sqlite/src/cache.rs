@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, Fence, Result, Retention, SystemClock, UpdateFn, Updated,
-    ValueCodec,
+    async_trait, Cache, Cacheable, Clock, Fence, RankFn, Ranked, Result, Retention, SystemClock,
+    UpdateFn, Updated, ValueCodec,
 };
 
 use crate::batch::{WriteOp, WriteQueue};
@@ -33,7 +33,9 @@ use crate::workers::Workers;
 ///   is wrong fails on the values it decrypts. Plaintext caches record no check.
 /// - It lists its keys ([`Cache::all_keys`], and [`Cache::keys_with_prefix`] as a range
 ///   scan of the primary-key index), so a [`CacheManager`](tokencache_core::CacheManager)
-///   over it keeps no key manifest.
+///   over it keeps no key manifest. [`Cache::best_with_prefix`] reads a range with the
+///   plaintext metadata in one statement and decrypts only the best value, so a lookup by
+///   scope subset decrypts one entry however many candidates there are.
 /// - WAL mode, `secure_delete=ON`, a busy timeout; writes are `BEGIN IMMEDIATE`
 ///   transactions retried with backoff while another process holds the lock, so a
 ///   busy database surfaces only after the busy timeout, as a temporary error.
@@ -42,10 +44,10 @@ use crate::workers::Workers;
 ///   each is acknowledged once its transaction committed. A group that fails is redone one
 ///   write per transaction, so that one write's error fails no other. `update` and the
 ///   lease operations run their own transactions.
-/// - Short reads run on the calling task: `get` and `keys_with_prefix` take a free inline
-///   read connection (busy timeout 0, a bound of some tens of microseconds on the
-///   statement) and hand the read to the cache's threads when none is free, or when it
-///   meets a lock or its bound; they never wait on the executor
+/// - Short reads run on the calling task: `get`, `keys_with_prefix` and
+///   `best_with_prefix` take a free inline read connection (busy timeout 0, a bound of
+///   some tens of microseconds on the statement) and hand the read to the cache's threads
+///   when none is free, or when it meets a lock or its bound; they never wait on the executor
 ///   ([`SqliteCacheBuilder::inline_reads`] turns this off).
 /// - Everything else that touches the file (commits, waits for locks, listings of every
 ///   key, housekeeping) runs on the cache's own threads ([`SqliteCacheBuilder::threads`]),
@@ -214,6 +216,39 @@ impl Cache for SqliteCache {
         let prefix = prefix.to_owned();
         self.with_inner(move |inner| inner.keys_with_prefix(&prefix).map(Some))
             .await
+    }
+
+    async fn best_with_prefix(&self, prefix: &str, rank: RankFn<'_>) -> Result<Option<Ranked>> {
+        if let Some(scan) = self.inner.ranked_inline(prefix, rank) {
+            self.inner.stats.inline_read();
+            let best = scan
+                .best
+                .map(|(i, _, bytes)| (i, self.inner.decode(&scan.listed[i].0, Some(bytes))));
+            return Ok(Some(Ranked {
+                listed: scan.listed,
+                best,
+            }));
+        }
+        // On the workers the listing, then a read of the best key: the rank cannot go to
+        // their threads. The caller checks the value against its metadata.
+        self.inner.stats.worker_read();
+        let owned = prefix.to_owned();
+        let listed = self
+            .with_inner(move |inner| inner.listed_with_meta(&owned))
+            .await?;
+        let mut best: Option<(usize, u64)> = None;
+        for (i, (key, meta)) in listed.iter().enumerate() {
+            if let Some(r) = rank(key, *meta) {
+                if crate::rows::beats(r, best.map(|b| b.1)) {
+                    best = Some((i, r));
+                }
+            }
+        }
+        let best = match best {
+            Some((i, _)) => Some((i, self.get(&listed[i].0).await)),
+            None => None,
+        };
+        Ok(Some(Ranked { listed, best }))
     }
 
     fn lists_keys(&self) -> bool {

@@ -70,6 +70,8 @@ pub(crate) const INLINE_STATEMENTS: &[&str] = &[
     crate::rows::SELECT_VALUE,
     crate::rows::SELECT_KEY_RANGE,
     crate::rows::SELECT_KEYS_FROM,
+    crate::rows::SELECT_RANKED_RANGE,
+    crate::rows::SELECT_RANKED_FROM,
 ];
 
 /// The read connections of the inline path.

@@ -1,8 +1,8 @@
 //! The cache operations on the `tokencache_entries` rows: point reads and writes, removal,
-//! and the key listing by prefix range.
+//! the key listing by prefix range, and the ranked read of a prefix range.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tokencache_core::{decode_or_miss, Cacheable, Result};
+use tokencache_core::{decode_or_miss, Cacheable, RankFn, Result, ValueMeta};
 
 use crate::batch::WriteOp;
 use crate::cache::Inner;
@@ -16,6 +16,14 @@ pub(crate) const SELECT_KEY_RANGE: &str =
 /// The keys from `?1` on, in order (a prefix without an upper bound).
 pub(crate) const SELECT_KEYS_FROM: &str =
     "SELECT key FROM tokencache_entries WHERE key >= ?1 ORDER BY key";
+/// The rows in `[?1, ?2)`, in order: key, plaintext metadata, value.
+pub(crate) const SELECT_RANKED_RANGE: &str =
+    "SELECT key, expires_at, has_refresh_token, value FROM tokencache_entries
+     WHERE key >= ?1 AND key < ?2 ORDER BY key";
+/// The rows from `?1` on, in order: key, plaintext metadata, value.
+pub(crate) const SELECT_RANKED_FROM: &str =
+    "SELECT key, expires_at, has_refresh_token, value FROM tokencache_entries
+     WHERE key >= ?1 ORDER BY key";
 /// Writes one row: key, value, expiry, whether it holds a refresh token.
 pub(crate) const UPSERT: &str =
     "INSERT INTO tokencache_entries (key, value, expires_at, has_refresh_token)
@@ -47,6 +55,57 @@ fn select_keys(c: &Connection, prefix: &str, upper: Option<&str>) -> rusqlite::R
     rows.mapped(|r| r.get(0)).collect()
 }
 
+/// The rows of a key range: every key with its metadata, and the best row by a rank
+/// (its index in `listed`, its rank and its stored bytes).
+#[derive(Default)]
+pub(crate) struct Scan {
+    pub(crate) listed: Vec<(String, ValueMeta)>,
+    pub(crate) best: Option<(usize, u64, Vec<u8>)>,
+}
+
+/// Whether a key of rank `rank` beats the best one so far: a lower rank, and on a tie the
+/// key met first (the smaller: rows come in key order).
+pub(crate) fn beats(rank: u64, best: Option<u64>) -> bool {
+    best.is_none_or(|b| rank < b)
+}
+
+/// The rows in `[prefix, upper)` (from `prefix` on without `upper`), in one statement;
+/// with `rank`, the bytes of the best row are kept (only those: a value is copied when its
+/// row beats every row before it).
+fn select_ranked(
+    c: &Connection,
+    prefix: &str,
+    upper: Option<&str>,
+    rank: Option<RankFn<'_>>,
+) -> rusqlite::Result<Scan> {
+    let mut stmt;
+    let mut rows = match upper {
+        Some(upper) => {
+            stmt = c.prepare_cached(SELECT_RANKED_RANGE)?;
+            stmt.query(params![prefix, upper])?
+        }
+        None => {
+            stmt = c.prepare_cached(SELECT_RANKED_FROM)?;
+            stmt.query(params![prefix])?
+        }
+    };
+    let mut scan = Scan::default();
+    while let Some(row) = rows.next()? {
+        let key: String = row.get(0)?;
+        let meta = ValueMeta {
+            expires_at: row.get(1)?,
+            has_refresh_token: row.get(2)?,
+        };
+        if let Some(r) = rank.and_then(|rank| rank(&key, meta)) {
+            if beats(r, scan.best.as_ref().map(|b| b.1)) {
+                scan.best = Some((scan.listed.len(), r, row.get(3)?));
+            }
+        }
+        scan.listed.push((key, meta));
+    }
+    Ok(scan)
+}
+
 impl Inner {
     /// The value at `key`, read on a worker thread.
     pub(crate) fn get(&self, key: &str) -> Result<Option<Cacheable>> {
@@ -61,7 +120,7 @@ impl Inner {
         Some(self.decode(key, bytes))
     }
 
-    fn decode(&self, key: &str, bytes: Option<Vec<u8>>) -> Result<Option<Cacheable>> {
+    pub(crate) fn decode(&self, key: &str, bytes: Option<Vec<u8>>) -> Result<Option<Cacheable>> {
         match bytes {
             Some(b) => decode_or_miss(&*self.codec, key, &b),
             None => Ok(None),
@@ -96,6 +155,28 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// The keys that start with `prefix` with their metadata, and the bytes of the best by
+    /// `rank`, in one statement on the calling task; `None` when the read must go to a
+    /// worker thread.
+    pub(crate) fn ranked_inline(&self, prefix: &str, rank: RankFn<'_>) -> Option<Scan> {
+        let upper = prefix_upper_bound(prefix);
+        self.conns
+            .inline()?
+            .try_read(|c| select_ranked(c, prefix, upper.as_deref(), Some(rank)))
+    }
+
+    /// The keys that start with `prefix` with their metadata, read on a worker thread.
+    pub(crate) fn listed_with_meta(&self, prefix: &str) -> Result<Vec<(String, ValueMeta)>> {
+        let upper = prefix_upper_bound(prefix);
+        self.conns.read(|c| {
+            select_ranked(c, prefix, upper.as_deref(), None)
+                .map(|scan| scan.listed)
+                .map_err(map_err)
+        })
+    }
+}
+
 /// The smallest string greater than every string that starts with `prefix` (in SQLite's
 /// BINARY order, which is byte order of UTF-8, which is code-point order), or `None` when
 /// there is none (an empty prefix, or one made only of `U+10FFFF`).
@@ -103,19 +184,17 @@ impl Inner {
 /// Computed on characters, not bytes, so the bound stays valid UTF-8: the last character
 /// that has a successor is replaced by it and everything after it is dropped.
 pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
+    prefix.char_indices().rev().find_map(|(at, last)| {
         let next = match last {
-            '\u{D7FF}' => Some('\u{E000}'),
-            char::MAX => None,
-            c => char::from_u32(c as u32 + 1),
+            '\u{D7FF}' => '\u{E000}',
+            char::MAX => return None,
+            c => char::from_u32(c as u32 + 1)?,
         };
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
+        let mut bound = String::with_capacity(at + next.len_utf8());
+        bound.push_str(&prefix[..at]);
+        bound.push(next);
+        Some(bound)
+    })
 }
 
 #[cfg(test)]
