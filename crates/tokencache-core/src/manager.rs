@@ -245,6 +245,36 @@ struct Rank {
     scopes: usize,
 }
 
+/// What a scope lookup looks for: the listing prefix of the key's client and audience,
+/// and the requested scopes.
+struct ScopeQuery<'k> {
+    listing_prefix: String,
+    audience: &'k str,
+    wanted: Vec<&'k str>,
+}
+
+impl<'k> ScopeQuery<'k> {
+    /// `None` for a key without an audience (a stored key without one has no scope part).
+    fn of(prefix: &str, key: &'k CacheKey) -> Option<ScopeQuery<'k>> {
+        let audience = key.audience()?;
+        let mut listing_prefix = String::with_capacity(
+            prefix.len() + key.client_id.len() + audience.len() + 3 * SEPARATOR.len(),
+        );
+        for part in [prefix, &key.client_id, audience] {
+            listing_prefix.push_str(part);
+            listing_prefix.push_str(SEPARATOR);
+        }
+        Some(ScopeQuery {
+            listing_prefix,
+            audience,
+            wanted: key
+                .scope()
+                .map(|s| s.split(' ').collect())
+                .unwrap_or_default(),
+        })
+    }
+}
+
 /// The distinct scopes of a space-separated scope string. A scope string holds a handful,
 /// for which linear searches beat hashing or sorting; a long one is sorted.
 fn scope_set(scope: &str) -> Vec<&str> {
@@ -523,6 +553,26 @@ impl CacheManager {
         let expired_at = move |at: i64| at.saturating_sub(leeway) < now_s;
         let expired = move |e: &WrappedCacheEntry| expired_at(e.expires_at);
 
+        // Steps 1 and 2 in one read where the cache ranks by metadata (SQLite).
+        let one_read = key.scope().is_some_and(|s| !s.is_empty());
+        let ranked = match ScopeQuery::of(&self.prefix, key) {
+            Some(query) if one_read => {
+                self.ranked_lookup(key, &query, Some(&exact), expired_at, expired)
+                    .await?
+            }
+            _ => None,
+        };
+        if let Some(found) = ranked {
+            if let Some((found_key, entry)) = found {
+                if !expired(&entry) {
+                    return Ok(Some(entry.body));
+                }
+                if let Some(body) = self.expire(&found_key, expired).await? {
+                    return Ok(Some(body));
+                }
+            }
+            return self.mrrt_fallback(key, opts, &expired).await;
+        }
         // Step 1: the exact key.
         match self.store().get(&exact).await? {
             Some(Cacheable::Entry(e)) if !expired(&e) => return Ok(Some(e.body)),
@@ -536,7 +586,10 @@ impl CacheManager {
             None => {}
         }
         // Step 2: a stored entry whose scopes cover the requested ones.
-        if let Some((found_key, entry)) = self.find_by_scope(key, expired_at, expired).await? {
+        // (Ranking again would choose the same value the one read could not use.)
+        let rank = !one_read;
+        if let Some((found_key, entry)) = self.find_by_scope(key, rank, expired_at, expired).await?
+        {
             if !expired(&entry) {
                 return Ok(Some(entry.body));
             }
@@ -544,9 +597,18 @@ impl CacheManager {
                 return Ok(Some(body));
             }
         }
-        // Step 3: the MRRT fallback.
+        self.mrrt_fallback(key, opts, &expired).await
+    }
+
+    /// Step 3 of `get`: with `use_mrrt` and not `cache_only`, the MRRT fallback.
+    async fn mrrt_fallback(
+        &self,
+        key: &CacheKey,
+        opts: GetOptions,
+        expired: &impl Fn(&WrappedCacheEntry) -> bool,
+    ) -> Result<Option<Arc<EntryBody>>> {
         if opts.use_mrrt && !opts.cache_only {
-            return self.find_refresh_token(key, &expired).await;
+            return self.find_refresh_token(key, expired).await;
         }
         Ok(None)
     }
@@ -555,105 +617,36 @@ impl CacheManager {
     /// scopes include all requested scopes. Matching entries that expired without a
     /// refresh token are removed on the way, and never chosen.
     ///
-    /// Over a cache that answers [`Cache::best_with_prefix`], the candidates are ranked by
-    /// the metadata stored beside them and only the best one is read (one read, one
-    /// decryption); when its value does not decode, authenticate or match its metadata,
-    /// every candidate is read, as over any other cache.
+    /// With `rank`, over a cache that answers [`Cache::best_with_prefix`], the candidates
+    /// are ranked by the metadata stored beside them and only the best one is read (one
+    /// read, one decryption, see [`CacheManager::ranked_lookup`]); when its value does not
+    /// decode, authenticate or match its metadata, every candidate is read, as over any
+    /// other cache.
     async fn find_by_scope<E>(
         &self,
         key: &CacheKey,
+        rank: bool,
         expired_at: impl Fn(i64) -> bool + Copy + Send + Sync,
         expired: E,
     ) -> Result<Option<(String, WrappedCacheEntry)>>
     where
         E: Fn(&WrappedCacheEntry) -> bool + Copy + Send + 'static,
     {
-        let Some(audience) = key.audience() else {
+        let Some(query) = ScopeQuery::of(&self.prefix, key) else {
             return Ok(None); // a stored key without an audience has no scope part
         };
-        let wanted: Vec<&str> = key
-            .scope()
-            .map(|s| s.split(' ').collect())
-            .unwrap_or_default();
-        let mut listing_prefix = String::with_capacity(
-            self.prefix.len() + key.client_id.len() + audience.len() + 3 * SEPARATOR.len(),
-        );
-        for part in [self.prefix.as_str(), &key.client_id, audience] {
-            listing_prefix.push_str(part);
-            listing_prefix.push_str(SEPARATOR);
-        }
-        // The number of distinct scopes of a stored key of the client and audience whose
-        // scopes include every requested one; `None` for any other key. The parts before
-        // the scope are checked (by `get`) to parse back, so a key of the listing prefix
-        // whose rest is one non-empty part is a key of this client and audience.
-        let candidate = |stored: &str| -> Option<usize> {
-            let found = stored
-                .strip_prefix(listing_prefix.as_str())
-                .filter(|scope| !scope.is_empty() && !scope.contains(SEPARATOR))
-                .and_then(|scope| {
-                    let have = scope_set(scope);
-                    wanted
-                        .iter()
-                        .all(|s| have.contains(s))
-                        .then_some(have.len())
-                });
-            debug_assert_eq!(found, self.scope_candidate(stored, key, audience, &wanted));
-            found
-        };
-        if self.manifest_key.is_none() {
-            // A candidate's `Rank`, from its key and metadata, as one number.
-            let rank = |stored: &str, meta: ValueMeta| -> Option<u64> {
-                let scopes = candidate(stored)?;
-                let class: u64 = match (expired_at(meta.expires_at?), meta.has_refresh_token) {
-                    (false, _) => 0,
-                    (true, true) => 1,
-                    (true, false) => return None,
-                };
-                Some(
-                    class << 32
-                        | u64::try_from(scopes)
-                            .unwrap_or(u64::MAX)
-                            .min(u32::MAX.into()),
-                )
-            };
-            if let Some(ranked) = self
-                .store()
-                .best_with_prefix(&listing_prefix, &rank)
+        if rank {
+            if let Some(found) = self
+                .ranked_lookup(key, &query, None, expired_at, expired)
                 .await?
             {
-                let found = match ranked.best {
-                    None => Some(None),
-                    Some((i, Ok(Some(value)))) if ValueMeta::of(&value) == ranked.listed[i].1 => {
-                        match value {
-                            Cacheable::Entry(e) => Some(Some((ranked.listed[i].0.clone(), e))),
-                            _ => None,
-                        }
-                    }
-                    // Read every candidate instead (skipping and counting bad values).
-                    Some(_) => None,
-                };
-                if let Some(found) = found {
-                    let dead: Vec<String> = ranked
-                        .listed
-                        .into_iter()
-                        .filter(|(k, meta)| {
-                            meta.expires_at.is_some_and(expired_at)
-                                && !meta.has_refresh_token
-                                && candidate(k).is_some()
-                        })
-                        .map(|(k, _)| k)
-                        .collect();
-                    if !dead.is_empty() {
-                        self.remove_expired(&dead, expired).await?;
-                    }
-                    return Ok(found);
-                }
+                return Ok(found);
             }
         }
         let mut best: Option<((Rank, String), WrappedCacheEntry)> = None;
         let mut dead: Vec<String> = Vec::new();
-        for stored in self.list(&listing_prefix).await? {
-            let Some(scopes) = candidate(&stored) else {
+        for stored in self.list(&query.listing_prefix).await? {
+            let Some(scopes) = self.candidate(&query, key, &stored) else {
                 continue;
             };
             let Some(entry) = self.listed_entry(&stored, "scope lookup").await? else {
@@ -676,6 +669,120 @@ impl CacheManager {
             self.remove_expired(&dead, expired).await?;
         }
         Ok(best.map(|((_, k), e)| (k, e)))
+    }
+
+    /// Steps 1 and 2 of `get` in one read, over a cache that answers
+    /// [`Cache::best_with_prefix`] (and with no manifest): the key's client and audience
+    /// range is ranked by the metadata stored beside each value, and only the best entry
+    /// is read and decoded. With `exact`, the exact key ranks first unless it expired
+    /// without a refresh token (then it is removed, as step 1 does, and the scope
+    /// candidates rank as in step 2).
+    ///
+    /// `None` when the full path must answer instead: the cache cannot rank, the chosen
+    /// value does not decode, authenticate or match its metadata, or the exact key holds
+    /// something other than an entry.
+    async fn ranked_lookup<E>(
+        &self,
+        key: &CacheKey,
+        query: &ScopeQuery<'_>,
+        exact: Option<&str>,
+        expired_at: impl Fn(i64) -> bool + Copy + Send + Sync,
+        expired: E,
+    ) -> Result<Option<Option<(String, WrappedCacheEntry)>>>
+    where
+        E: Fn(&WrappedCacheEntry) -> bool + Copy + Send + 'static,
+    {
+        if self.manifest_key.is_some() {
+            return Ok(None);
+        }
+        // A candidate's `Rank`, from its key and metadata, as one number (the exact key
+        // in a class of its own, before every other).
+        let rank = |stored: &str, meta: ValueMeta| -> Option<u64> {
+            let class: u64 = match (expired_at(meta.expires_at?), meta.has_refresh_token) {
+                (true, false) => return None,
+                _ if exact == Some(stored) => return Some(0),
+                (false, _) => 1,
+                (true, true) => 2,
+            };
+            let scopes = self.candidate(query, key, stored)?;
+            Some(
+                class << 32
+                    | u64::try_from(scopes)
+                        .unwrap_or(u64::MAX)
+                        .min(u32::MAX.into()),
+            )
+        };
+        let Some(ranked) = self
+            .store()
+            .best_with_prefix(&query.listing_prefix, &rank)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if exact.is_some_and(|x| {
+            ranked
+                .listed
+                .iter()
+                .any(|(k, m)| k == x && m.expires_at.is_none())
+        }) {
+            return Ok(None); // not an entry at the exact key: step 1 answers
+        }
+        let found = match ranked.best {
+            None => None,
+            Some((i, Ok(Some(value)))) if ValueMeta::of(&value) == ranked.listed[i].1 => {
+                match value {
+                    Cacheable::Entry(e) => Some((ranked.listed[i].0.clone(), e)),
+                    _ => return Ok(None),
+                }
+            }
+            // Read every candidate instead (skipping and counting bad values).
+            Some(_) => return Ok(None),
+        };
+        if found
+            .as_ref()
+            .is_some_and(|(k, _)| exact == Some(k.as_str()))
+        {
+            // Step 1 answers: it leaves the other candidates alone.
+            return Ok(Some(found));
+        }
+        let dead: Vec<String> = ranked
+            .listed
+            .into_iter()
+            .filter(|(k, meta)| {
+                meta.expires_at.is_some_and(expired_at)
+                    && !meta.has_refresh_token
+                    && (exact == Some(k.as_str()) || self.candidate(query, key, k).is_some())
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if !dead.is_empty() {
+            self.remove_expired(&dead, expired).await?;
+        }
+        Ok(Some(found))
+    }
+
+    /// The number of distinct scopes of `stored` if it is a key of `query`'s client and
+    /// audience whose scopes include every requested one; `None` for any other key. The
+    /// parts before the scope are checked (by `get`) to parse back, so a key of the
+    /// listing prefix whose rest is one non-empty part is a key of this client and
+    /// audience.
+    fn candidate(&self, query: &ScopeQuery<'_>, key: &CacheKey, stored: &str) -> Option<usize> {
+        let found = stored
+            .strip_prefix(query.listing_prefix.as_str())
+            .filter(|scope| !scope.is_empty() && !scope.contains(SEPARATOR))
+            .and_then(|scope| {
+                let have = scope_set(scope);
+                query
+                    .wanted
+                    .iter()
+                    .all(|s| have.contains(s))
+                    .then_some(have.len())
+            });
+        debug_assert_eq!(
+            found,
+            self.scope_candidate(stored, key, query.audience, &query.wanted)
+        );
+        found
     }
 
     /// `candidate` of [`CacheManager::find_by_scope`] by parsing the stored key: the
