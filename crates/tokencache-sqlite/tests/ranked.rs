@@ -216,6 +216,21 @@ async fn best_with_prefix_lists_every_key_with_its_metadata_and_reads_the_best()
     assert_eq!(ranked.listed.len(), keys.len());
 }
 
+/// A manager over the same file whose values are encrypted under a key id the fixture's
+/// ring does not hold: what it writes does not authenticate for the fixture.
+async fn stranger(f: &Fixture) -> CacheManager {
+    let cache = SqliteCache::builder(&f.path)
+        .codec(Arc::new(codec(9, 9)))
+        .clock(f.clock.clone())
+        .build()
+        .await
+        .unwrap();
+    CacheManager::builder(Arc::new(cache))
+        .clock(f.clock.clone())
+        .build()
+        .unwrap()
+}
+
 /// Runs `sql` with the given key on the cache's file, as another program could.
 fn tamper(path: &std::path::Path, sql: &str, key: &str) {
     let n = Connection::open(path).unwrap().execute(sql, [key]).unwrap();
@@ -261,16 +276,7 @@ async fn a_chosen_value_that_does_not_authenticate_is_skipped_and_counted() {
     )
     .await;
     // Another writer, under a key id this ring does not hold, stores the best candidate.
-    let stranger = SqliteCache::builder(&f.path)
-        .codec(Arc::new(codec(9, 9)))
-        .clock(f.clock.clone())
-        .build()
-        .await
-        .unwrap();
-    let stranger = CacheManager::builder(Arc::new(stranger))
-        .clock(f.clock.clone())
-        .build()
-        .unwrap();
+    let stranger = stranger(&f).await;
     stranger.set(entry("read a", 3600.0, true)).await.unwrap();
     assert_eq!(
         lookup(&f.manager, "read").await.as_deref(),
@@ -295,16 +301,7 @@ async fn expired_candidates_without_a_refresh_token_are_removed_by_their_metadat
     .await;
     // A stranger's expired entry without a refresh token: its metadata says "remove",
     // its value does not authenticate, so the removal skips it.
-    let stranger = SqliteCache::builder(&f.path)
-        .codec(Arc::new(codec(9, 9)))
-        .clock(f.clock.clone())
-        .build()
-        .await
-        .unwrap();
-    let stranger = CacheManager::builder(Arc::new(stranger))
-        .clock(f.clock.clone())
-        .build()
-        .unwrap();
+    let stranger = stranger(&f).await;
     stranger.set(entry("read e", 10.0, false)).await.unwrap();
     f.clock.advance(std::time::Duration::from_secs(11));
     assert_eq!(
