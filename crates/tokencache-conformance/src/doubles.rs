@@ -195,6 +195,10 @@ impl<C: Cache> Cache for Yielding<C> {
         r
     }
 
+    fn ranks_by_metadata(&self) -> bool {
+        self.0.ranks_by_metadata()
+    }
+
     fn lists_keys(&self) -> bool {
         self.0.lists_keys()
     }

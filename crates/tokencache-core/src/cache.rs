@@ -239,10 +239,17 @@ pub trait Cache: MaybeSendSync {
     /// [`Cache::keys_with_prefix`] and reads each candidate.
     ///
     /// The metadata is what the store recorded when the value was written, so a caller
-    /// that must not trust it checks the value it gets against it.
+    /// that must not trust it checks the value it gets against it. Override together with
+    /// [`Cache::ranks_by_metadata`].
     async fn best_with_prefix(&self, prefix: &str, rank: RankFn<'_>) -> Result<Option<Ranked>> {
         let _ = (prefix, rank);
         Ok(None)
+    }
+
+    /// Whether [`Cache::best_with_prefix`] answers (`Some`): the manager asks before it
+    /// prepares a ranked lookup, so that other caches pay nothing for it. Default: `false`.
+    fn ranks_by_metadata(&self) -> bool {
+        false
     }
 
     /// Whether [`Cache::all_keys`] returns the keys (`Some`). Decides, when a manager is
@@ -322,6 +329,9 @@ macro_rules! forward_cache {
                 rank: RankFn<'_>,
             ) -> Result<Option<Ranked>> {
                 (**self).best_with_prefix(prefix, rank).await
+            }
+            fn ranks_by_metadata(&self) -> bool {
+                (**self).ranks_by_metadata()
             }
             fn lists_keys(&self) -> bool {
                 (**self).lists_keys()

@@ -554,13 +554,17 @@ impl CacheManager {
         let expired = move |e: &WrappedCacheEntry| expired_at(e.expires_at);
 
         // Steps 1 and 2 in one read where the cache ranks by metadata (SQLite).
-        let one_read = key.scope().is_some_and(|s| !s.is_empty());
-        let ranked = match ScopeQuery::of(&self.prefix, key) {
-            Some(query) if one_read => {
+        let one_read =
+            self.store().ranks_by_metadata() && key.scope().is_some_and(|s| !s.is_empty());
+        let query = one_read
+            .then(|| ScopeQuery::of(&self.prefix, key))
+            .flatten();
+        let ranked = match query {
+            Some(query) => {
                 self.ranked_lookup(key, &query, Some(&exact), expired_at, expired)
                     .await?
             }
-            _ => None,
+            None => None,
         };
         if let Some(found) = ranked {
             if let Some((found_key, entry)) = found {
@@ -692,7 +696,7 @@ impl CacheManager {
     where
         E: Fn(&WrappedCacheEntry) -> bool + Copy + Send + 'static,
     {
-        if self.manifest_key.is_some() {
+        if self.manifest_key.is_some() || !self.store().ranks_by_metadata() {
             return Ok(None);
         }
         // A candidate's `Rank`, from its key and metadata, as one number (the exact key

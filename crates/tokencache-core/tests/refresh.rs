@@ -11,14 +11,15 @@ use std::time::Duration;
 
 use common::JsonMapCache;
 use tokencache_core::{
-    CacheEntry, CacheKey, CacheManager, Cacheable, ErrorKind, GetOptions, InProcessLock,
-    ManualClock, RefreshError, RefreshLock, RefreshOptions, RefreshPolicy, RefreshRequest,
-    TryAcquire,
+    CacheEntry, CacheKey, CacheManager, ErrorKind, GetOptions, InProcessLock, Lease, ManualClock,
+    RefreshError, RefreshLock, RefreshOptions, RefreshPolicy, RefreshRequest, TryAcquire,
 };
 
 const NOW_MS: i64 = 1_700_000_000_000;
 const CLIENT: &str = "app";
 const AUD: &str = "https://api";
+/// The refresh lock of the token family of `key()`.
+const FAMILY: &str = "refresh::app::https://api";
 
 fn key() -> CacheKey {
     CacheKey::new(CLIENT, Some(AUD), Some("openid read"))
@@ -86,6 +87,23 @@ impl Provider {
     }
 }
 
+/// A refresh that must not happen.
+async fn never(_: RefreshRequest) -> Result<CacheEntry, RefreshError> {
+    Err(RefreshError::Fatal("must not be called".into()))
+}
+
+/// Takes the token family's refresh lock for 60 s, as another holder would.
+async fn hold_family(lock: &dyn RefreshLock) -> Lease {
+    match lock
+        .try_acquire(FAMILY, Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        TryAcquire::Held(lease) => lease,
+        TryAcquire::Busy { .. } => panic!("the lock is free"),
+    }
+}
+
 fn stored_rt(cache: &JsonMapCache) -> Option<String> {
     cache.raw_json(&key().to_key())?["body"]["refresh_token"]
         .as_str()
@@ -98,18 +116,10 @@ async fn a_valid_access_token_takes_no_lock_and_calls_nothing() {
     let r = rig(Some(lock.clone()));
     r.manager.set(tokens("at-0", "rt-0", 3600.0)).await.unwrap();
     // The lock is held by someone else: the fast path does not care.
-    let TryAcquire::Held(_held) = lock
-        .try_acquire("refresh::app::https://api", Duration::from_secs(60))
-        .await
-        .unwrap()
-    else {
-        panic!("the lock is free")
-    };
+    let _held = hold_family(&*lock).await;
     let body = r
         .manager
-        .get_or_refresh(&key(), RefreshOptions::default(), |_| async {
-            Err::<CacheEntry, _>(RefreshError::Fatal("must not be called".into()))
-        })
+        .get_or_refresh(&key(), RefreshOptions::default(), never)
         .await
         .unwrap();
     assert_eq!(body.access_token.as_deref(), Some("at-0"));
@@ -200,9 +210,7 @@ async fn a_refused_refresh_token_is_removed_from_the_family() {
     // Now there is nothing to refresh with.
     let e = r
         .manager
-        .get_or_refresh(&key(), RefreshOptions::default(), |_| async {
-            Err::<CacheEntry, _>(RefreshError::Fatal("must not be called".into()))
-        })
+        .get_or_refresh(&key(), RefreshOptions::default(), never)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::MissingRefreshToken);
@@ -262,7 +270,7 @@ async fn a_holder_whose_lease_ended_cannot_write() {
             // The holder pauses past its lease; another one takes the lock and writes.
             clock2.advance(Duration::from_millis(1_500));
             let TryAcquire::Held(other) = lock2
-                .try_acquire("refresh::app::https://api", Duration::from_secs(1))
+                .try_acquire(FAMILY, Duration::from_secs(1))
                 .await
                 .unwrap()
             else {
@@ -291,18 +299,10 @@ async fn a_lock_held_for_the_whole_wait_is_a_lock_timeout_and_no_refresh() {
     let r = rig(Some(lock.clone()));
     r.manager.set(tokens("at-0", "rt-0", 60.0)).await.unwrap();
     r.clock.advance(Duration::from_secs(61));
-    let TryAcquire::Held(_held) = lock
-        .try_acquire("refresh::app::https://api", Duration::from_secs(60))
-        .await
-        .unwrap()
-    else {
-        panic!("the lock is free")
-    };
+    let _held = hold_family(&*lock).await;
     let e = r
         .manager
-        .get_or_refresh(&key(), RefreshOptions::default(), |_| async {
-            Err::<CacheEntry, _>(RefreshError::Fatal("must not be called".into()))
-        })
+        .get_or_refresh(&key(), RefreshOptions::default(), never)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LockTimeout);
@@ -363,13 +363,12 @@ async fn without_any_token_it_is_missing_refresh_token() {
         .get_or_refresh(
             &key(),
             RefreshOptions::default().get(GetOptions::default().mrrt(true)),
-            |_| async { Err::<CacheEntry, _>(RefreshError::Fatal("must not be called".into())) },
+            never,
         )
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::MissingRefreshToken);
     assert!(r.cache.snapshot().is_empty());
-    let _ = Cacheable::from_json(b"{}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

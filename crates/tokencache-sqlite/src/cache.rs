@@ -251,6 +251,10 @@ impl Cache for SqliteCache {
         Ok(Some(Ranked { listed, best }))
     }
 
+    fn ranks_by_metadata(&self) -> bool {
+        true
+    }
+
     fn lists_keys(&self) -> bool {
         true
     }

@@ -22,7 +22,7 @@ use tokencache_core::{
 };
 
 use crate::harness::{entry, raw, set, stored, with_rt, Check, Subject, T0};
-use crate::support::replace_refresh_token;
+use crate::support::fenced_rotate;
 
 /// The lock name the checks use (the kind of name a manager's refresh would use).
 const LOCK: &str = "refresh::app::https://api";
@@ -147,6 +147,21 @@ async fn stored_rt(t: &Check, cache: &dyn Cache, key: &str) -> Option<String> {
     }
 }
 
+/// `next`, the acquisition after `before` (`when`), has a larger epoch and a new holder id.
+fn assert_next_holder(t: &Check, before: &Lease, next: &Lease, when: &str) {
+    t.that(
+        next.fence.epoch > before.fence.epoch,
+        format_args!(
+            "epochs must grow with every acquisition ({when}): {} after {}",
+            next.fence.epoch, before.fence.epoch
+        ),
+    );
+    t.that(
+        next.fence.holder != before.fence.holder,
+        format_args!("every acquisition gets a new holder id ({when})"),
+    );
+}
+
 /// `lease` with its fence's holder and epoch replaced: a fence that is not the lock's.
 fn forged(lease: &Lease, holder: [u8; 16], epoch: u64) -> Lease {
     Lease {
@@ -194,17 +209,7 @@ pub async fn lease_is_exclusive_until_released(s: Subject) {
         lock.try_acquire(LOCK, LONG).await,
         "try_acquire after the holder released",
     );
-    t.that(
-        second.fence.epoch > first.fence.epoch,
-        format_args!(
-            "epochs must grow with every acquisition: {} after {}",
-            second.fence.epoch, first.fence.epoch
-        ),
-    );
-    t.that(
-        second.fence.holder != first.fence.holder,
-        "every acquisition gets a new holder id",
-    );
+    assert_next_holder(&t, &first, &second, "after the holder released");
     // A lease released twice leaves the next holder alone.
     t.ok(lock.release(first).await, "release of a released lease");
     assert_busy(
@@ -227,17 +232,7 @@ pub async fn lease_expires_and_a_stale_holder_changes_nothing(s: Subject) {
     let Some(lock) = lock_of(&cache) else { return };
     let paused = held(&t, lock.try_acquire(LOCK, SHORT).await, "try_acquire");
     let live = take_after_expiry(&t, &*lock, &clock).await;
-    t.that(
-        live.fence.epoch > paused.fence.epoch,
-        format_args!(
-            "the holder after an expiry must get a larger epoch: {} after {}",
-            live.fence.epoch, paused.fence.epoch
-        ),
-    );
-    t.that(
-        live.fence.holder != paused.fence.holder,
-        "the holder after an expiry must get a new holder id",
-    );
+    assert_next_holder(&t, &paused, &live, "after an expiry");
     t.eq(
         t.ok(lock.extend(&paused, LONG).await, "extend"),
         false,
@@ -315,13 +310,7 @@ pub async fn lease_fence_lost_writes_nothing(s: Subject) {
     let paused = held(&t, lock.try_acquire(LOCK, SHORT).await, "try_acquire");
     let live = take_after_expiry(&t, &*lock, &clock).await;
 
-    let late = cache
-        .update(
-            &key,
-            Some(&paused.fence),
-            replace_refresh_token("rt0", with_refresh_token("late")),
-        )
-        .await;
+    let late = fenced_rotate(&*cache, &key, &paused, "rt0", with_refresh_token("late")).await;
     t.eq(
         t.ok(late, "a late fenced update"),
         Updated::FenceLost,
@@ -351,13 +340,7 @@ pub async fn lease_fence_lost_writes_nothing(s: Subject) {
             "the old holder's id with the live epoch",
         ),
     ] {
-        let r = cache
-            .update(
-                &key,
-                Some(&fake.fence),
-                replace_refresh_token("rt0", with_refresh_token("forged")),
-            )
-            .await;
+        let r = fenced_rotate(&*cache, &key, &fake, "rt0", with_refresh_token("forged")).await;
         t.eq(
             t.ok(r, "a fenced update"),
             Updated::FenceLost,
@@ -370,13 +353,7 @@ pub async fn lease_fence_lost_writes_nothing(s: Subject) {
         "a fence that is not the live lease's must write nothing",
     );
 
-    let r = cache
-        .update(
-            &key,
-            Some(&live.fence),
-            replace_refresh_token("rt0", with_refresh_token("rt1")),
-        )
-        .await;
+    let r = fenced_rotate(&*cache, &key, &live, "rt0", with_refresh_token("rt1")).await;
     t.eq(
         t.ok(r, "the live holder's fenced update"),
         Updated::Put(with_refresh_token("rt1")),
@@ -388,13 +365,7 @@ pub async fn lease_fence_lost_writes_nothing(s: Subject) {
         "the store holds the live holder's refresh token",
     );
     t.ok(lock.release(live.clone()).await, "release");
-    let r = cache
-        .update(
-            &key,
-            Some(&live.fence),
-            replace_refresh_token("rt1", with_refresh_token("rt2")),
-        )
-        .await;
+    let r = fenced_rotate(&*cache, &key, &live, "rt1", with_refresh_token("rt2")).await;
     t.eq(
         t.ok(r, "a fenced update after the release"),
         Updated::FenceLost,
