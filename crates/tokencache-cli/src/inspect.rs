@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tokencache::{Cache, CacheKey, CacheManager, Cacheable, Error, Result, SEPARATOR};
+use tokencache::{Cache, CacheManager, Cacheable, Error, KeyRef, Result, SEPARATOR};
 
 use crate::exit::{CliResult, Failure};
 
@@ -118,11 +118,7 @@ pub fn clear_selection(all: &[String], prefix: &str, client: Option<&str>) -> Ve
     let under = format!("{prefix}{SEPARATOR}");
     all.iter()
         .filter(|k| k.starts_with(&under))
-        .filter(|k| {
-            client.is_none_or(|c| {
-                CacheKey::from_key(k).is_ok_and(|k| k.prefix() == prefix && k.client_id() == c)
-            })
-        })
+        .filter(|k| client.is_none_or(|c| KeyRef::parse(k).is_ok_and(|k| k.belongs_to(prefix, c))))
         .cloned()
         .collect()
 }

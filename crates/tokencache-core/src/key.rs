@@ -134,34 +134,7 @@ impl CacheKey {
     /// Anything else (fewer than two or more than four parts, an empty part) is an
     /// [`ErrorKind::InvalidKey`](crate::ErrorKind::InvalidKey) error.
     pub fn from_key(s: &str) -> Result<CacheKey> {
-        let mut parts = SeparatorSplit(Some(s));
-        let mut next = || parts.next();
-        let (prefix, client, third, fourth, fifth) = (next(), next(), next(), next(), next());
-        let (Some(prefix), Some(client)) = (prefix, client) else {
-            return Err(Error::invalid_key("key has no client part"));
-        };
-        if fifth.is_some() {
-            return Err(Error::invalid_key("key has more than four parts"));
-        }
-        let all = [Some(prefix), Some(client), third, fourth];
-        if all.iter().flatten().any(|p| p.is_empty()) {
-            return Err(Error::invalid_key("key has an empty part"));
-        }
-        let mut key = CacheKey {
-            client_id: client.to_owned(),
-            audience: None,
-            scope: None,
-            prefix: prefix.to_owned(),
-            suffix: None,
-        };
-        match (third, fourth) {
-            (Some(ID_TOKEN_SUFFIX), None) => key.suffix = Some(ID_TOKEN_SUFFIX.to_owned()),
-            (aud, scope) => {
-                key.audience = aud.map(str::to_owned);
-                key.scope = scope.map(str::to_owned);
-            }
-        }
-        Ok(key)
+        KeyRef::parse(s).map(|k| k.to_cache_key())
     }
 
     /// Checks that the key can be stored: it has a prefix and a client id, and its string
@@ -176,6 +149,105 @@ impl CacheKey {
             self.scope(),
             non_empty(&self.suffix),
         )
+    }
+}
+
+/// The parts of a key string, borrowed from it: [`CacheKey::from_key`] without its
+/// allocations, for looking at many stored keys (which client, which audience) cheaply.
+///
+/// ```
+/// use tokencache_core::KeyRef;
+///
+/// let k = KeyRef::parse("@@auth0spajs@@::client::https://api::openid").unwrap();
+/// assert_eq!((k.prefix(), k.client_id()), ("@@auth0spajs@@", "client"));
+/// assert_eq!((k.audience(), k.scope()), (Some("https://api"), Some("openid")));
+/// assert!(k.belongs_to("@@auth0spajs@@", "client"));
+/// assert!(!k.belongs_to("@@auth0spajs@@", "cli"));
+/// assert!(KeyRef::parse("p::c::a::s::extra").is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRef<'a> {
+    prefix: &'a str,
+    client_id: &'a str,
+    audience: Option<&'a str>,
+    scope: Option<&'a str>,
+    suffix: Option<&'a str>,
+}
+
+impl<'a> KeyRef<'a> {
+    /// Parses a key string, with the rules of [`CacheKey::from_key`].
+    pub fn parse(s: &'a str) -> Result<KeyRef<'a>> {
+        let mut parts = SeparatorSplit(Some(s));
+        let mut next = || parts.next();
+        let (prefix, client, third, fourth, fifth) = (next(), next(), next(), next(), next());
+        let (Some(prefix), Some(client_id)) = (prefix, client) else {
+            return Err(Error::invalid_key("key has no client part"));
+        };
+        if fifth.is_some() {
+            return Err(Error::invalid_key("key has more than four parts"));
+        }
+        let all = [Some(prefix), Some(client_id), third, fourth];
+        if all.iter().flatten().any(|p| p.is_empty()) {
+            return Err(Error::invalid_key("key has an empty part"));
+        }
+        let mut key = KeyRef {
+            prefix,
+            client_id,
+            audience: None,
+            scope: None,
+            suffix: None,
+        };
+        match (third, fourth) {
+            (Some(ID_TOKEN_SUFFIX), None) => key.suffix = Some(ID_TOKEN_SUFFIX),
+            (audience, scope) => (key.audience, key.scope) = (audience, scope),
+        }
+        Ok(key)
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &'a str {
+        self.prefix
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &'a str {
+        self.client_id
+    }
+
+    /// The audience, if the key has one.
+    pub fn audience(&self) -> Option<&'a str> {
+        self.audience
+    }
+
+    /// The scope, if the key has one.
+    pub fn scope(&self) -> Option<&'a str> {
+        self.scope
+    }
+
+    /// [`ID_TOKEN_SUFFIX`] for an ID token key.
+    pub fn suffix(&self) -> Option<&'a str> {
+        self.suffix
+    }
+
+    /// Whether this is an ID token key.
+    pub fn is_id_token(&self) -> bool {
+        self.suffix == Some(ID_TOKEN_SUFFIX)
+    }
+
+    /// Whether the key is under `prefix` and of `client_id`.
+    pub fn belongs_to(&self, prefix: &str, client_id: &str) -> bool {
+        self.prefix == prefix && self.client_id == client_id
+    }
+
+    /// The owned key.
+    pub fn to_cache_key(&self) -> CacheKey {
+        CacheKey {
+            client_id: self.client_id.to_owned(),
+            audience: self.audience.map(str::to_owned),
+            scope: self.scope.map(str::to_owned),
+            prefix: self.prefix.to_owned(),
+            suffix: self.suffix.map(str::to_owned),
+        }
     }
 }
 
@@ -343,6 +415,41 @@ mod tests {
         for bad in ["", "p", "p::", "::c", "p::c::", "p::::a", "p::c::a::s::x"] {
             let e = CacheKey::from_key(bad).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidKey, "{bad}");
+            assert!(KeyRef::parse(bad).is_err(), "{bad}");
+        }
+        // The borrowed parse reads the same parts as the owned one.
+        for good in [
+            "p::c",
+            "p::c::a",
+            "p::c::a::s t",
+            "p::c::@@user@@",
+            "p::c:::x::s",
+        ] {
+            let (owned, borrowed) = (
+                CacheKey::from_key(good).unwrap(),
+                KeyRef::parse(good).unwrap(),
+            );
+            assert_eq!(borrowed.to_cache_key(), owned, "{good}");
+            assert_eq!(
+                (
+                    borrowed.prefix(),
+                    borrowed.client_id(),
+                    borrowed.audience(),
+                    borrowed.scope()
+                ),
+                (
+                    owned.prefix(),
+                    owned.client_id(),
+                    owned.audience(),
+                    owned.scope()
+                ),
+                "{good}"
+            );
+            assert_eq!(
+                (borrowed.suffix(), borrowed.is_id_token()),
+                (owned.suffix(), owned.is_id_token())
+            );
+            assert!(borrowed.belongs_to("p", "c") && !borrowed.belongs_to("p", "c:"));
         }
     }
 

@@ -30,7 +30,7 @@ pub use cache::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{decode_or_miss, JsonCodec, TextCodec, ValueCodec, TEXT_MARKER};
 pub use error::{BoxError, Error, ErrorKind, Result};
-pub use key::{CacheKey, DEFAULT_PREFIX, ID_TOKEN_SUFFIX, SEPARATOR};
+pub use key::{CacheKey, KeyRef, DEFAULT_PREFIX, ID_TOKEN_SUFFIX, SEPARATOR};
 pub use lock::{InProcessLock, Lease, RefreshLock, TryAcquire};
 pub use manager::{CacheManager, CacheManagerBuilder, GetOptions};
 pub use refresh::{RefreshError, RefreshOptions, RefreshPolicy, RefreshRequest};

@@ -10,7 +10,7 @@ use async_lock::{Mutex, MutexGuard};
 use crate::cache::{Cache, Update, Updated, ValueMeta};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
-use crate::key::{check_parts, join_parts, CacheKey, DEFAULT_PREFIX, SEPARATOR};
+use crate::key::{check_parts, join_parts, CacheKey, KeyRef, DEFAULT_PREFIX, SEPARATOR};
 use crate::lock::{InProcessLock, RefreshLock};
 use crate::refresh::{Flights, RefreshPolicy};
 use crate::stored::{
@@ -370,7 +370,7 @@ impl CacheManager {
             return Err(e);
         }
         self.skipped.fetch_add(1, Ordering::Relaxed);
-        let client = CacheKey::from_key(key).map(|k| k.client_id).ok();
+        let client = KeyRef::parse(key).map(|k| k.client_id()).ok();
         tracing::warn!(
             op,
             client = client.as_deref().unwrap_or("<unparsable key>"),
@@ -798,10 +798,9 @@ impl CacheManager {
         audience: &str,
         wanted: &[&str],
     ) -> Option<usize> {
-        let k = CacheKey::from_key(stored).ok()?;
+        let k = KeyRef::parse(stored).ok()?;
         let stored_scope = k.scope()?;
-        if k.prefix != self.prefix || k.client_id != key.client_id || k.audience() != Some(audience)
-        {
+        if !k.belongs_to(&self.prefix, &key.client_id) || k.audience() != Some(audience) {
             return None;
         }
         let have: HashSet<&str> = stored_scope.split(' ').collect();
@@ -821,10 +820,10 @@ impl CacheManager {
         let listing_prefix = format!("{}{SEPARATOR}{}{SEPARATOR}", self.prefix, key.client_id);
         let mut best: Option<((bool, usize, String), WrappedCacheEntry)> = None;
         for stored in self.list(&listing_prefix).await? {
-            let Ok(k) = CacheKey::from_key(&stored) else {
+            let Ok(k) = KeyRef::parse(&stored) else {
                 continue;
             };
-            if k.prefix != self.prefix || k.client_id != key.client_id || k.is_id_token() {
+            if !k.belongs_to(&self.prefix, &key.client_id) || k.is_id_token() {
                 continue;
             }
             let Some(entry) = self.listed_entry(&stored, "refresh token lookup").await? else {
@@ -1038,9 +1037,7 @@ impl CacheManager {
         }
         let mut keys = self.list(&listing_prefix).await?;
         if let Some(c) = client_id {
-            keys.retain(|k| {
-                CacheKey::from_key(k).is_ok_and(|k| k.prefix == self.prefix && k.client_id == c)
-            });
+            keys.retain(|k| KeyRef::parse(k).is_ok_and(|k| k.belongs_to(&self.prefix, c)));
         }
         self.store().remove_many(&keys).await?;
         // Exactly the lines of the removed keys: a line another manager added meanwhile
@@ -1106,10 +1103,8 @@ impl CacheManager {
         let listing_prefix = format!("{}{SEPARATOR}{client_id}{SEPARATOR}{audience}", self.prefix);
         let mut keys = self.list(&listing_prefix).await?;
         keys.retain(|k| {
-            CacheKey::from_key(k).is_ok_and(|k| {
-                k.prefix == self.prefix
-                    && k.client_id == client_id
-                    && k.audience() == Some(audience)
+            KeyRef::parse(k).is_ok_and(|k| {
+                k.belongs_to(&self.prefix, client_id) && k.audience() == Some(audience)
             })
         });
         keys.sort_unstable();

@@ -37,7 +37,7 @@ use futures_util::future::{self, Either};
 
 use crate::cache::{Fence, Update, Updated};
 use crate::error::{BoxError, Error, Result};
-use crate::key::{CacheKey, SEPARATOR};
+use crate::key::{CacheKey, KeyRef, SEPARATOR};
 use crate::lock::{Lease, TryAcquire};
 use crate::manager::{CacheManager, GetOptions};
 use crate::redact::Redacted;
@@ -621,7 +621,7 @@ impl CacheManager {
         let listing_prefix = format!("{}{SEPARATOR}{}", self.prefix(), client_id.unwrap_or(""));
         for key in self.list(&listing_prefix).await? {
             if let Some(client_id) = client_id {
-                if !CacheKey::from_key(&key).is_ok_and(|k| k.client_id == client_id) {
+                if !KeyRef::parse(&key).is_ok_and(|k| k.client_id() == client_id) {
                     continue;
                 }
             }
