@@ -129,6 +129,16 @@ pub type RankFn<'a> = &'a (dyn Fn(&str, ValueMeta) -> Option<u64> + Send + Sync)
 #[cfg(target_arch = "wasm32")]
 pub type RankFn<'a> = &'a dyn Fn(&str, ValueMeta) -> Option<u64>;
 
+/// The function of [`Cache::remove_prefix_matching`]: whether a key is one to remove. It
+/// must be pure.
+#[cfg(not(target_arch = "wasm32"))]
+pub type KeyFilter<'a> = &'a (dyn Fn(&str) -> bool + Send + Sync);
+
+/// The function of [`Cache::remove_prefix_matching`]: whether a key is one to remove. It
+/// must be pure.
+#[cfg(target_arch = "wasm32")]
+pub type KeyFilter<'a> = &'a dyn Fn(&str) -> bool;
+
 /// What [`Cache::best_with_prefix`] found.
 #[derive(Debug)]
 pub struct Ranked {
@@ -292,6 +302,20 @@ pub trait Cache: MaybeSendSync {
         Ok(None)
     }
 
+    /// Removes every key that starts with `prefix` and that `matches` accepts, in one
+    /// atomic step, and returns how many it removed; or `None` when this cache cannot (the
+    /// default; the manager then lists the keys and removes those it wants). A manager
+    /// clears one client with it: every key under the client's part of the namespace
+    /// whose client part parses to exactly that client.
+    async fn remove_prefix_matching(
+        &self,
+        prefix: &str,
+        matches: KeyFilter<'_>,
+    ) -> Result<Option<u64>> {
+        let _ = (prefix, matches);
+        Ok(None)
+    }
+
     /// The store's own refresh lock, shared by every process that shares the store, or
     /// `None` (the default): then refreshes are serialized inside one process only, by
     /// an [`InProcessLock`](crate::InProcessLock).
@@ -349,6 +373,13 @@ macro_rules! forward_cache {
             }
             async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {
                 (**self).remove_prefix(prefix).await
+            }
+            async fn remove_prefix_matching(
+                &self,
+                prefix: &str,
+                matches: KeyFilter<'_>,
+            ) -> Result<Option<u64>> {
+                (**self).remove_prefix_matching(prefix, matches).await
             }
             fn refresh_lock(&self) -> Option<Arc<dyn RefreshLock>> {
                 (**self).refresh_lock()

@@ -1028,17 +1028,26 @@ impl CacheManager {
             Some(c) => format!("{}{SEPARATOR}{c}", self.prefix),
             None => format!("{}{SEPARATOR}", self.prefix),
         };
+        let of_client = |k: &str| {
+            client_id.is_none_or(|c| KeyRef::parse(k).is_ok_and(|k| k.belongs_to(&self.prefix, c)))
+        };
         let _guard = self.write_guard().await;
-        if self.manifest_key.is_none() && client_id.is_none() {
-            // Every key under the prefix, in one atomic step where the cache can.
-            if self.store().remove_prefix(&listing_prefix).await?.is_some() {
+        if self.manifest_key.is_none() {
+            // Every key of the selection, in one atomic step where the cache can.
+            let removed = match client_id {
+                None => self.store().remove_prefix(&listing_prefix).await?,
+                Some(_) => {
+                    self.store()
+                        .remove_prefix_matching(&listing_prefix, &of_client)
+                        .await?
+                }
+            };
+            if removed.is_some() {
                 return Ok(());
             }
         }
         let mut keys = self.list(&listing_prefix).await?;
-        if let Some(c) = client_id {
-            keys.retain(|k| KeyRef::parse(k).is_ok_and(|k| k.belongs_to(&self.prefix, c)));
-        }
+        keys.retain(|k| of_client(k));
         self.store().remove_many(&keys).await?;
         // Exactly the lines of the removed keys: a line another manager added meanwhile
         // (for a key it wrote after the listing) stays.

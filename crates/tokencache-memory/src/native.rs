@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use moka::policy::{EvictionPolicy, Expiry};
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, RefreshLock, Result, Retention,
-    Update, UpdateFn, Updated,
+    async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, KeyFilter, RefreshLock, Result,
+    Retention, Update, UpdateFn, Updated,
 };
 
 use crate::weight::weigh;
@@ -42,24 +42,25 @@ use crate::MemoryCacheBuilder;
 /// Keys are listed from a `BTreeSet` beside moka, so `keys_with_prefix` walks one range of
 /// it. The index is kept consistent with moka without holding any lock across an `.await`:
 ///
-/// - Every change to moka (an `insert` in `set` or `update`, an `invalidate` in `remove`
-///   or `update`) is followed, in the same call, by a *reconcile* of that key: under the
-///   index's write lock, the key is put in the index if moka holds it (`contains_key`)
-///   and taken out if not. The
-///   reconcile that takes the lock last, after the last change to a key, sees moka's final
-///   state, so concurrent `set`s and `remove`s of one key cannot leave the index wrong.
-///   A reconcile first looks under the *read* lock: when the index already agrees with
-///   moka (an overwrite of a listed key, the common `set`) there is nothing to change, and
-///   that look is as good as a write-locked reconcile that changes nothing. Only a
-///   disagreement takes the write lock and looks again, so every change of the index is
-///   still decided by a look at moka made under the write lock.
-///   An index update that only repeated the caller's own operation could: `remove`
-///   invalidates in moka, a `set` inserts in moka and in the index, then the `remove`
-///   takes the key out of the index, and a stored key is never listed again (the
-///   concurrency test in `tests/behaviour.rs` catches that variant).
-/// - `remove_many` of every indexed key empties moka (`invalidate_all`) and the index
-///   together, holding every write stripe and the index's write lock, so no write of
-///   any key is under way (see `MemoryCache::remove_everything`).
+/// - A write (`set`, or an `update` that puts a value) inserts in moka and then lists the
+///   key: a look under the index's *read* lock finds it already listed (an overwrite, the
+///   common `set`: nothing to do, and no look at moka), else it is added under the write
+///   lock if moka holds it. A listed key that moka no longer holds is harmless: listings
+///   skip it and prune it.
+/// - A removal (`remove`, an `update` that removes) invalidates in moka and then
+///   *unlists* the key: the key is taken out of the index only if moka does not hold
+///   it, looked at under the index's write lock (a first look under the read lock skips
+///   the write lock when the index already agrees). A removal that took the key out
+///   without looking could race a `set`: `remove` invalidates in moka, a `set` inserts in
+///   moka and in the index, then the `remove` takes the key out of the index, and a
+///   stored key is never listed again (the concurrency test in `tests/behaviour.rs`
+///   catches that variant). With the look, a `set` whose insert comes before it keeps
+///   the key listed, and one whose insert comes after it lists the key once the write
+///   lock is let go. So every key moka holds is listed.
+/// - `remove_many` of every indexed key empties moka and the index together: the cache
+///   moves to its next generation (older values are dead for `get`) and moka's
+///   `invalidate_all` drops them, holding every write stripe and the index's write lock,
+///   so no write of any key is under way (see `MemoryCache::remove_everything`).
 /// - Moka's own removals (expiry, eviction for size) are not reported to the index (an
 ///   eviction listener would make moka take a per-key lock and build a notification on
 ///   every write, the costliest part of a `set`). Their keys are pruned lazily: a listing
@@ -81,7 +82,11 @@ pub struct MemoryCache {
     /// Hashed with foldhash (seeded at random per cache) rather than SipHash: a key is
     /// hashed on every call, and SipHash takes a fifth of a read's instructions for it.
     /// Keys are made of the application's client ids, audiences and scopes.
-    moka: moka::sync::Cache<String, Cacheable, foldhash::fast::RandomState>,
+    moka: moka::sync::Cache<String, Stored, foldhash::fast::RandomState>,
+    /// The generation of the values a `get` returns: a one-step clear moves to the next
+    /// (see `MemoryCache::remove_everything`), and moka's copies of older values are
+    /// dead from then on, even one that moka's `invalidate_all` let through.
+    generation: AtomicU64,
     index: RwLock<BTreeSet<String>>,
     /// The last key the previous sweep looked at (`None`: start from the first).
     sweep_from: Mutex<Option<String>>,
@@ -114,6 +119,13 @@ impl Default for MemoryCache {
     }
 }
 
+/// A value as moka holds it: with the cache's generation when it was written.
+#[derive(Clone)]
+struct Stored {
+    generation: u64,
+    value: Cacheable,
+}
+
 /// Moka's per-entry expiry: the time to live [`Retention::time_to_live`] gives the value
 /// by the configured clock, fixed when it is written.
 struct TokenExpiry {
@@ -127,20 +139,44 @@ impl TokenExpiry {
     }
 }
 
-impl Expiry<String, Cacheable> for TokenExpiry {
-    fn expire_after_create(&self, _: &String, value: &Cacheable, _: Instant) -> Option<Duration> {
-        self.time_to_live(value)
+impl Expiry<String, Stored> for TokenExpiry {
+    fn expire_after_create(&self, _: &String, stored: &Stored, _: Instant) -> Option<Duration> {
+        self.time_to_live(&stored.value)
     }
 
     fn expire_after_update(
         &self,
         _: &String,
-        value: &Cacheable,
+        stored: &Stored,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        self.time_to_live(value)
+        self.time_to_live(&stored.value)
     }
+}
+
+/// The keys of `index` that start with `prefix`, in order: one range.
+fn keys_under<'a>(
+    index: &'a BTreeSet<String>,
+    prefix: &'a str,
+) -> impl Iterator<Item = &'a String> {
+    index
+        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(move |k| k.starts_with(prefix))
+}
+
+/// Whether every key of `index` is among `keys`: one merge walk when `keys` is sorted
+/// (a listing is), binary searches otherwise.
+fn covers(keys: &[String], index: &BTreeSet<String>) -> bool {
+    if keys.is_sorted() {
+        let mut keys = keys.iter();
+        return index.iter().all(|k| keys.any(|w| w == k));
+    }
+    let mut wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
+    wanted.sort_unstable();
+    index
+        .iter()
+        .all(|k| wanted.binary_search(&k.as_str()).is_ok())
 }
 
 /// Every this many `set`s, the index is swept for keys moka dropped by itself.
@@ -156,7 +192,7 @@ impl MemoryCache {
             // Plain LRU: a value just written is always admitted (TinyLFU may refuse a new
             // key while the cache is full, and a token just set would read as a miss).
             .eviction_policy(EvictionPolicy::lru())
-            .weigher(|k: &String, v: &Cacheable| u32::try_from(weigh(k, v)).unwrap_or(u32::MAX))
+            .weigher(|k: &String, s: &Stored| u32::try_from(weigh(k, &s.value)).unwrap_or(u32::MAX))
             .expire_after(TokenExpiry {
                 clock: b.clock,
                 retention: b.refresh_token_retention,
@@ -164,6 +200,7 @@ impl MemoryCache {
             .build_with_hasher(foldhash::fast::RandomState::default());
         MemoryCache {
             moka,
+            generation: AtomicU64::new(0),
             index: RwLock::default(),
             sweep_from: Mutex::default(),
             writes: AtomicU64::new(0),
@@ -182,21 +219,48 @@ impl MemoryCache {
         &self.write_locks[(hash % WRITE_LOCK_STRIPES as u64) as usize]
     }
 
-    /// Puts `key` in the index iff moka holds it (see the type's docs).
-    fn reconcile(&self, key: &str) {
-        {
-            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            if self.moka.contains_key(key) == index.contains(key) {
-                return;
-            }
-        }
-        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        if self.moka.contains_key(key) {
-            if !index.contains(key) {
+    /// The value of `key` if moka holds one of the current generation.
+    fn read(&self, key: &str) -> Option<Cacheable> {
+        let stored = self.moka.get(key)?;
+        (stored.generation == self.generation.load(Ordering::Acquire)).then_some(stored.value)
+    }
+
+    /// Writes `value` in moka, in the current generation, and lists `key`. The caller
+    /// holds the key's write stripe (so no one-step clear moves the generation meanwhile).
+    fn write(&self, key: &str, value: Cacheable) {
+        let generation = self.generation.load(Ordering::Acquire);
+        self.moka
+            .insert(key.to_owned(), Stored { generation, value });
+        // An overwrite of a listed key (the common `set`) leaves the index as it is, with
+        // no look at moka (were moka to drop the key at once, listings would skip it and
+        // prune it). A new key is listed if moka holds it, looked at under the write lock
+        // (a value that expired before it was written is never listed).
+        let listed = self
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(key);
+        if !listed {
+            let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+            if self.moka.contains_key(key) {
                 index.insert(key.to_owned());
             }
-        } else {
-            index.remove(key);
+        }
+    }
+
+    /// After a removal of `key` from moka: takes it out of the index if moka does not
+    /// hold it, looked at under the index's write lock (see the type's docs).
+    fn unlist(&self, key: &str) {
+        let listed = self
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(key);
+        if listed {
+            let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+            if !self.moka.contains_key(key) {
+                index.remove(key);
+            }
         }
     }
 
@@ -252,10 +316,7 @@ impl MemoryCache {
         let mut out = Vec::new();
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            for k in index
-                .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-                .take_while(|k| k.starts_with(prefix))
-            {
+            for k in keys_under(&index, prefix) {
                 if self.moka.contains_key(k.as_str()) {
                     out.push(k.clone());
                 } else {
@@ -270,13 +331,17 @@ impl MemoryCache {
     /// Empties the cache in one step when every indexed key is among `keys` (the usual
     /// `clear` of a cache that holds one client), and says whether it did.
     ///
-    /// Removing keys one by one costs moka some 5,000 instructions a key; its
-    /// `invalidate_all` costs one timestamp (moka drops the values written before it
-    /// lazily, and never returns them). It runs under every write stripe, so no `set`,
-    /// `remove` or `update` is under way and moka holds no key the index lacks (each
-    /// write reconciles before it lets go of its stripe), and under the index's write
-    /// lock, so the index is emptied with moka. A value written in the very tick of moka's
-    /// clock would survive `invalidate_all`: those are removed one by one.
+    /// Removing keys one by one costs moka some 5,000 instructions a key. Here the cache
+    /// moves to its next generation, which makes every value written before dead for
+    /// `get` and `update` at once, and moka's `invalidate_all` (one timestamp) drops
+    /// those values lazily. A value that `invalidate_all` lets through (one written in the
+    /// very tick of moka's clock) is of the old generation: never returned, never listed
+    /// (the index is emptied, and only a write of the key lists it again, which replaces
+    /// the value), and dropped when it expires or is evicted.
+    ///
+    /// It runs under every write stripe, so no `set`, `remove` or `update` is under way
+    /// (each reads the generation it writes with under its stripe), and under the
+    /// index's write lock, so the index is emptied with moka.
     async fn remove_everything(&self, keys: &[String]) -> bool {
         let indexed = self
             .index
@@ -286,28 +351,64 @@ impl MemoryCache {
         if indexed == 0 || keys.len() < indexed {
             return false;
         }
+        let stripes = self.every_stripe().await;
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        if !covers(keys, &index) {
+            return false;
+        }
+        let unlisted = self.forget_everything(&mut index);
+        drop(index);
+        drop(stripes);
+        drop(unlisted);
+        true
+    }
+
+    /// Every write stripe: no `set`, `remove` or `update` is under way while they are held.
+    async fn every_stripe(&self) -> Vec<async_lock::MutexGuard<'_, ()>> {
         let mut stripes = Vec::with_capacity(self.write_locks.len());
         for lock in self.write_locks.iter() {
             stripes.push(lock.lock().await);
         }
-        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        let mut wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
-        wanted.sort_unstable();
-        if !index
-            .iter()
-            .all(|k| wanted.binary_search(&k.as_str()).is_ok())
-        {
-            return false;
-        }
+        stripes
+    }
+
+    /// Empties moka and the index in one step (see `MemoryCache::remove_everything`), and
+    /// returns the keys that were listed, to drop once the locks are let go. The caller
+    /// holds every write stripe and the index's write lock (`index`).
+    fn forget_everything(&self, index: &mut BTreeSet<String>) -> BTreeSet<String> {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.moka.invalidate_all();
-        for key in std::mem::take(&mut *index) {
-            if self.moka.contains_key(key.as_str()) {
-                self.moka.invalidate(key.as_str());
-            }
+        std::mem::take(index)
+    }
+
+    /// Removes the listed keys under `prefix` that `matches` accepts, all in one step
+    /// (under every write stripe and the index's write lock), and returns how many. When
+    /// they are every listed key, the cache empties at once (`forget_everything`);
+    /// otherwise they are invalidated one by one.
+    async fn remove_selected(&self, prefix: &str, matches: impl Fn(&str) -> bool) -> u64 {
+        let stripes = self.every_stripe().await;
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let selected = keys_under(&index, prefix).filter(|k| matches(k)).count();
+        if selected == 0 {
+            return 0;
         }
+        let unlisted = if selected == index.len() {
+            self.forget_everything(&mut index)
+        } else {
+            let chosen: Vec<String> = keys_under(&index, prefix)
+                .filter(|k| matches(k))
+                .cloned()
+                .collect();
+            for key in &chosen {
+                self.moka.invalidate(key.as_str());
+                index.remove(key.as_str());
+            }
+            chosen.into_iter().collect()
+        };
         drop(index);
         drop(stripes);
-        true
+        drop(unlisted);
+        selected as u64
     }
 
     /// Runs moka's pending housekeeping (eviction for size, expiry) and brings the key
@@ -346,7 +447,7 @@ impl MemoryCache {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
-        Ok(self.moka.get(key))
+        Ok(self.read(key))
     }
 
     async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
@@ -357,8 +458,7 @@ impl Cache for MemoryCache {
         // Under the key's write lock, like `update`, so that a blind write never lands
         // between the read and the write of an update.
         let _write = self.write_lock(key).lock().await;
-        self.moka.insert(key.to_owned(), value);
-        self.reconcile(key);
+        self.write(key, value);
         if self.writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(SWEEP_BATCH);
         }
@@ -368,14 +468,13 @@ impl Cache for MemoryCache {
     async fn remove(&self, key: &str) -> Result<()> {
         let _write = self.write_lock(key).lock().await;
         self.moka.invalidate(key);
-        self.reconcile(key);
+        self.unlist(key);
         Ok(())
     }
 
     /// When `keys` are all the keys the cache holds, empties it at once (see
     /// `MemoryCache::remove_everything`). Otherwise invalidates every key in moka, then
-    /// reconciles them all under one write lock of the index (instead of one reconcile
-    /// per key).
+    /// unlists them all under one write lock of the index (instead of one lock per key).
     async fn remove_many(&self, keys: &[String]) -> Result<()> {
         if self.remove_everything(keys).await {
             return Ok(());
@@ -387,11 +486,23 @@ impl Cache for MemoryCache {
         for key in keys {
             if !self.moka.contains_key(key.as_str()) {
                 index.remove(key.as_str());
-            } else if !index.contains(key.as_str()) {
-                index.insert(key.clone());
             }
         }
         Ok(())
+    }
+
+    /// In one step: see `MemoryCache::remove_selected`.
+    async fn remove_prefix(&self, prefix: &str) -> Result<Option<u64>> {
+        Ok(Some(self.remove_selected(prefix, |_| true).await))
+    }
+
+    /// In one step: see `MemoryCache::remove_selected`.
+    async fn remove_prefix_matching(
+        &self,
+        prefix: &str,
+        matches: KeyFilter<'_>,
+    ) -> Result<Option<u64>> {
+        Ok(Some(self.remove_selected(prefix, matches).await))
     }
 
     async fn all_keys(&self) -> Result<Option<Vec<String>>> {
@@ -414,24 +525,23 @@ impl Cache for MemoryCache {
         if fence.is_some_and(|fence| !self.leases.holds(fence)) {
             return Ok(Updated::FenceLost);
         }
-        let current = self.moka.get(key);
-        let outcome = match f(current.as_ref()) {
-            Update::Keep => return Ok(Updated::Kept(current)),
+        let current = self.read(key);
+        match f(current.as_ref()) {
+            Update::Keep => Ok(Updated::Kept(current)),
             Update::Put(value) => {
                 let weight = weigh(key, &value);
                 if weight > self.capacity {
                     return Err(crate::too_large(weight, self.capacity));
                 }
-                self.moka.insert(key.to_owned(), value.clone());
-                Updated::Put(value)
+                self.write(key, value.clone());
+                Ok(Updated::Put(value))
             }
             Update::Remove => {
                 self.moka.invalidate(key);
-                Updated::Removed
+                self.unlist(key);
+                Ok(Updated::Removed)
             }
-        };
-        self.reconcile(key);
-        Ok(outcome)
+        }
     }
 
     fn atomic_updates(&self) -> bool {
@@ -525,6 +635,96 @@ mod tests {
         assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["new"]);
         cache.remove_many(&["new".to_owned()]).await.unwrap();
         assert_eq!(cache.entry_count().await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_value_of_an_older_generation_is_dead() {
+        let cache = MemoryCache::new();
+        cache.set("k", value(i64::MAX / 2000)).await.unwrap();
+        assert!(cache.remove_everything(&["k".to_owned()]).await);
+        // What a value written in the very tick of moka's `invalidate_all` leaves: moka
+        // still holds it, in the generation before the clear.
+        let old = Stored {
+            generation: cache.generation.load(Ordering::Acquire) - 1,
+            value: value(i64::MAX / 2000),
+        };
+        cache.moka.insert("k".to_owned(), old);
+        assert!(cache.moka.contains_key("k"), "moka holds the survivor");
+        assert_eq!(cache.get("k").await.unwrap(), None);
+        assert_eq!(
+            cache.all_keys().await.unwrap().unwrap(),
+            Vec::<String>::new()
+        );
+        let seen = cache
+            .update(
+                "k",
+                None,
+                Box::new(|current| {
+                    assert!(current.is_none(), "an update is shown no value");
+                    Update::Keep
+                }),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(seen, Updated::Kept(None)));
+        // A write replaces it, and is seen.
+        cache.set("k", value(i64::MAX / 2000)).await.unwrap();
+        assert!(cache.get("k").await.unwrap().is_some());
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["k"]);
+    }
+
+    #[tokio::test]
+    async fn a_clear_right_after_a_write_always_removes_it() {
+        let cache = MemoryCache::new();
+        let keys = ["a".to_owned(), "b".to_owned()];
+        for round in 0..20_000 {
+            for k in &keys {
+                cache.set(k, value(i64::MAX / 2000)).await.unwrap();
+            }
+            cache.remove_many(&keys).await.unwrap();
+            for k in &keys {
+                assert_eq!(cache.get(k).await.unwrap(), None, "round {round}: {k}");
+            }
+        }
+        assert_eq!(cache.entry_count().await, 0);
+    }
+
+    #[tokio::test]
+    async fn removing_by_prefix_takes_exactly_the_selected_keys() {
+        let cache = MemoryCache::new();
+        let keys = [
+            "p::a",
+            "p::a::x::s",
+            "p::a::y",
+            "p::a2::x",
+            "p::b::x",
+            "q::a::x",
+        ];
+        for k in keys {
+            cache.set(k, value(i64::MAX / 2000)).await.unwrap();
+        }
+        let remaining = |cache: &MemoryCache| cache.listed("");
+        // Under the prefix, and only those `matches` accepts.
+        let n = cache
+            .remove_prefix_matching("p::a", &|k: &str| k != "p::a::y")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(3), "p::a, p::a::x::s and p::a2::x");
+        assert_eq!(remaining(&cache), ["p::a::y", "p::b::x", "q::a::x"]);
+        assert!(cache.get("p::a::x::s").await.unwrap().is_none());
+        assert!(cache.get("p::a::y").await.unwrap().is_some());
+        assert_eq!(cache.remove_prefix("p::").await.unwrap(), Some(2));
+        assert_eq!(remaining(&cache), ["q::a::x"]);
+        assert_eq!(cache.remove_prefix("p::").await.unwrap(), Some(0));
+        // Every listed key: the one-step path, after which writes stay.
+        let before = cache.generation.load(Ordering::Acquire);
+        assert_eq!(cache.remove_prefix("").await.unwrap(), Some(1));
+        assert_eq!(cache.generation.load(Ordering::Acquire), before + 1);
+        assert!(cache.get("q::a::x").await.unwrap().is_none());
+        assert_eq!(cache.entry_count().await, 0);
+        cache.set("q::a::x", value(i64::MAX / 2000)).await.unwrap();
+        assert_eq!(remaining(&cache), ["q::a::x"]);
+        assert!(cache.get("q::a::x").await.unwrap().is_some());
     }
 
     #[tokio::test]
