@@ -373,7 +373,7 @@ impl CacheManager {
         let client = KeyRef::parse(key).map(|k| k.client_id()).ok();
         tracing::warn!(
             op,
-            client = client.as_deref().unwrap_or("<unparsable key>"),
+            client = client.unwrap_or("<unparsable key>"),
             kind = e.kind().as_str(),
             "a stored value does not decode or authenticate; skipped"
         );
