@@ -12,11 +12,12 @@ use tokencache::crypto::{DataKey, KeyRing};
 use tokencache::memory::MemoryCache;
 use tokencache::{CacheLocation, Error, ErrorKind, KeySource, Result, SystemClock, KEY_ENV};
 use tokencache_workloads::{
-    run_refresh, MeasuredOp, Measurement, RefreshOp, RunConfig, Workload, SUBSET_SIZES,
+    run_refresh, MeasuredOp, Measurement, Op, RefreshOp, RunConfig, Workload, SMALL_SIZE,
+    SUBSET_SIZES,
 };
 
 use crate::auth0::{self, Baseline, Report as Auth0Report};
-use extra::{memory_bytes_per_entry, Filler, MemoryFootprint};
+use extra::{memory_bytes_per_entry, moka_floor, Filler, MemoryFootprint, MokaFloor};
 use report::{render, Environment, Page};
 
 #[path = "bench_extra.rs"]
@@ -127,6 +128,9 @@ struct Report<'a> {
     auth0: Option<&'a Auth0Report>,
     #[serde(skip_serializing_if = "Option::is_none")]
     memory_footprint: Option<MemoryFootprint>,
+    /// Moka alone doing the memory backend's `set` and `exact_hit` work, in this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    moka_floor: Option<MokaFloor>,
     #[serde(skip_serializing_if = "Option::is_none")]
     redis_unrelated_keys: Option<usize>,
 }
@@ -226,6 +230,14 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             None
         };
 
+    let floor = locations
+        .iter()
+        .any(|l| matches!(l, CacheLocation::Memory))
+        .then(|| {
+            bar.set_message("moka alone (the floor under the memory backend)");
+            moka_floor(cfg.iterations.clamp(1, 10_000))
+        });
+
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let result = run_locations(
@@ -255,6 +267,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                     f.weighted_bytes_per_entry,
                     fmt_count(f.entries as f64)
                 ),
+            ));
+        }
+        if let Some(f) = floor {
+            facts.push((
+                "moka alone (same run)".to_owned(),
+                floor_text(&f, baseline.as_ref()),
             ));
         }
         if args.redis_unrelated > 0 {
@@ -289,6 +307,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             skipped: &skipped,
             auth0: baseline.as_ref().map(|b| &b.report),
             memory_footprint: footprint,
+            moka_floor: floor,
             redis_unrelated_keys: (args.redis_unrelated > 0).then_some(args.redis_unrelated),
         };
         let out = serde_json::to_string_pretty(&report)
@@ -296,6 +315,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         println!("{out}");
     } else {
         print_table(&rows, baseline.as_ref());
+        if let Some(f) = floor {
+            println!("moka alone: {}", floor_text(&f, baseline.as_ref()));
+        }
         if let Some(f) = footprint {
             println!(
                 "memory backend, {} entries: {} resident bytes/entry, {:.0} weighed bytes/entry",
@@ -440,6 +462,24 @@ pub(crate) fn fmt_count(x: f64) -> String {
         out.push(c);
     }
     out
+}
+
+/// What [`MokaFloor`] says, beside auth0-spa-js's `set` and `exact_hit` when measured.
+fn floor_text(f: &MokaFloor, baseline: Option<&Baseline>) -> String {
+    let auth0 = |op: Op| {
+        baseline
+            .and_then(|b| b.lookup(op, SMALL_SIZE))
+            .map_or_else(String::new, |ns| {
+                format!(" (auth0-spa-js {}: {})", op.as_str(), fmt_ns(ns))
+            })
+    };
+    format!(
+        "insert {}{}, get {}{}: the floor under the memory backend's set and exact_hit",
+        fmt_ns(f.insert_ns),
+        auth0(Op::Set),
+        fmt_ns(f.get_ns),
+        auth0(Op::ExactHit),
+    )
 }
 
 fn print_table(rows: &[Row], baseline: Option<&Baseline>) {

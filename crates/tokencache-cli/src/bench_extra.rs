@@ -1,5 +1,6 @@
 //! The extra measurements of `tokencache bench`: the memory backend's bytes per entry,
-//! and a Redis server filled with unrelated keys (namespace isolation).
+//! moka's own time for the memory backend's `set` and `exact_hit` work (the floor), and a
+//! Redis server filled with unrelated keys (namespace isolation).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -7,8 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokencache::memory::MemoryCache;
-use tokencache::{Cache, Error, Result};
-use tokencache_workloads::{entry, frozen_clock, manager, other_audience, OTHER_SCOPE};
+use tokencache::{Cache, CacheKey, Cacheable, Clock, EntryBody, Error, Result, WrappedCacheEntry};
+use tokencache_workloads::{
+    entry, exact_key, frozen_clock, manager, other_audience, EXPIRES_IN, OTHER_SCOPE, SET_SCOPE,
+    TARGET_AUDIENCE,
+};
 
 /// The resident set size of this process in bytes (Linux `/proc/self/status`).
 fn resident_bytes() -> Option<u64> {
@@ -70,6 +74,68 @@ pub async fn memory_bytes_per_entry(entries: usize) -> Result<MemoryFootprint> {
     // Keep the cache alive until measured; the keys are listed to be sure it is whole.
     drop(cache.all_keys().await?);
     Ok(footprint)
+}
+
+/// Moka alone doing the memory backend's part of the `set` and `exact_hit` rows: the
+/// floor under any cache built on moka, measured in the same run as the table.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MokaFloor {
+    /// Mean time of `set`'s work on a moka sync cache: build the entry the workload
+    /// writes, its key string, the stored value, and insert it (an overwrite of the one
+    /// key, as in the workload), in nanoseconds.
+    pub insert_ns: f64,
+    /// Mean time of `exact_hit`'s work: build the key string and get the value (a clone),
+    /// in nanoseconds.
+    pub get_ns: f64,
+}
+
+/// Measures [`MokaFloor`]: a warm-up, then the median of 10 batches of `batch`
+/// operations, each batch timed as a whole (as the table's mean).
+pub fn moka_floor(batch: u64) -> MokaFloor {
+    let cache = moka::sync::Cache::<String, Cacheable>::new(100_000);
+    let clock = frozen_clock();
+    let stored = |i: u64| -> (String, Cacheable) {
+        let e = entry(TARGET_AUDIENCE, SET_SCOPE, i);
+        let key = CacheKey::new(&e.client_id, Some(&e.audience), Some(&e.scope)).to_key();
+        let expires_at = clock.now_ms().div_euclid(1000) + EXPIRES_IN as i64;
+        (
+            key,
+            WrappedCacheEntry::new(EntryBody::from(e), expires_at).into(),
+        )
+    };
+    let mut i = 0u64;
+    let insert_ns = median_batch(batch, || {
+        let (key, value) = stored(i);
+        cache.insert(key, value);
+        i += 1;
+    });
+    let target = exact_key();
+    let (_, value) = stored(0);
+    cache.insert(target.to_key(), value);
+    let get_ns = median_batch(batch, || {
+        std::hint::black_box(cache.get(&std::hint::black_box(&target).to_key()));
+    });
+    MokaFloor { insert_ns, get_ns }
+}
+
+/// The median over 10 batches of the mean time of `op` in a batch of `batch` runs, after
+/// one untimed batch.
+fn median_batch(batch: u64, mut op: impl FnMut()) -> f64 {
+    let batch = batch.max(1);
+    for _ in 0..batch {
+        op();
+    }
+    let mut means: Vec<f64> = (0..10)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..batch {
+                op();
+            }
+            t.elapsed().as_nanos() as f64 / batch as f64
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    (means[4] + means[5]) / 2.0
 }
 
 /// The prefix of the unrelated keys put in the Redis server.
