@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, Fence, Lease, RefreshLock, Result, TryAcquire, Update,
-    UpdateFn, Updated,
+    async_trait, Cache, Cacheable, Clock, Fence, Lease, RefreshLock, Result, TryAcquire, UpdateFn,
+    Updated,
 };
 
 use crate::{checks, Capabilities, Fixture, Suite};
@@ -170,16 +170,12 @@ impl Cache for LockedMap {
             return Ok(Updated::FenceLost);
         }
         let current = map.get(key).cloned();
-        Ok(match f(current.as_ref()) {
-            Update::Keep => Updated::Kept(current),
-            Update::Put(v) => {
-                map.insert(key.to_owned(), v.clone());
-                Updated::Put(v)
-            }
-            Update::Remove => {
-                map.remove(key);
-                Updated::Removed
-            }
+        f(current.as_ref()).apply(current, |value| {
+            match value {
+                Some(v) => map.insert(key.to_owned(), v.clone()),
+                None => map.remove(key),
+            };
+            Ok(())
         })
     }
     fn atomic_updates(&self) -> bool {

@@ -17,6 +17,51 @@ pub enum Update {
     Remove,
 }
 
+impl Update {
+    /// Carries out this decision about `current` (the value the function was shown) with a
+    /// store's own `write`, which stores the value it is given or, given `None`, removes
+    /// the key; and says what was done. The tail of every atomic [`Cache::update`].
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use tokencache_core::{Cacheable, KeyManifestEntry, Update, Updated};
+    ///
+    /// let mut map = BTreeMap::new();
+    /// let v = Cacheable::Manifest(KeyManifestEntry { keys: vec!["k".into()] });
+    /// let mut write = |value: Option<&Cacheable>| {
+    ///     match value {
+    ///         Some(v) => map.insert("key", v.clone()),
+    ///         None => map.remove("key"),
+    ///     };
+    ///     Ok(())
+    /// };
+    /// let done = Update::Put(v.clone()).apply(None, &mut write)?;
+    /// assert_eq!(done, Updated::Put(v.clone()));
+    /// let kept = Update::Keep.apply(Some(v.clone()), &mut write)?;
+    /// assert_eq!(kept, Updated::Kept(Some(v)));
+    /// assert_eq!(Update::Remove.apply(None, &mut write)?, Updated::Removed);
+    /// assert!(map.is_empty());
+    /// # Ok::<(), tokencache_core::Error>(())
+    /// ```
+    pub fn apply(
+        self,
+        current: Option<Cacheable>,
+        write: impl FnOnce(Option<&Cacheable>) -> Result<()>,
+    ) -> Result<Updated> {
+        Ok(match self {
+            Update::Keep => Updated::Kept(current),
+            Update::Put(value) => {
+                write(Some(&value))?;
+                Updated::Put(value)
+            }
+            Update::Remove => {
+                write(None)?;
+                Updated::Removed
+            }
+        })
+    }
+}
+
 /// What [`Cache::update`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Updated {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use moka::policy::{EvictionPolicy, Expiry};
 use tokencache_core::{
     async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, KeyFilter, RefreshLock, Result,
-    Retention, Update, UpdateFn, Updated,
+    Retention, UpdateFn, Updated,
 };
 
 use crate::weight::weigh;
@@ -526,22 +526,22 @@ impl Cache for MemoryCache {
             return Ok(Updated::FenceLost);
         }
         let current = self.read(key);
-        match f(current.as_ref()) {
-            Update::Keep => Ok(Updated::Kept(current)),
-            Update::Put(value) => {
-                let weight = weigh(key, &value);
-                if weight > self.capacity {
-                    return Err(crate::too_large(weight, self.capacity));
+        f(current.as_ref()).apply(current, |value| {
+            match value {
+                Some(value) => {
+                    let weight = weigh(key, value);
+                    if weight > self.capacity {
+                        return Err(crate::too_large(weight, self.capacity));
+                    }
+                    self.write(key, value.clone());
                 }
-                self.write(key, value.clone());
-                Ok(Updated::Put(value))
+                None => {
+                    self.moka.invalidate(key);
+                    self.unlist(key);
+                }
             }
-            Update::Remove => {
-                self.moka.invalidate(key);
-                self.unlist(key);
-                Ok(Updated::Removed)
-            }
-        }
+            Ok(())
+        })
     }
 
     fn atomic_updates(&self) -> bool {
@@ -558,7 +558,7 @@ impl Cache for MemoryCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokencache_core::{CacheEntry, EntryBody, ManualClock, WrappedCacheEntry};
+    use tokencache_core::{CacheEntry, EntryBody, ManualClock, Update, WrappedCacheEntry};
 
     const NOW_MS: i64 = 1_700_000_000_000;
 

@@ -6,8 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Fence, InProcessLock, RefreshLock, Result, Update, UpdateFn,
-    Updated,
+    async_trait, Cache, Cacheable, Fence, InProcessLock, RefreshLock, Result, UpdateFn, Updated,
 };
 
 use crate::map::MapStore;
@@ -114,15 +113,11 @@ impl Cache for MemoryCache {
         }
         let mut map = self.map.borrow_mut();
         let current = map.get(key);
-        Ok(match f(current.as_ref()) {
-            Update::Keep => Updated::Kept(current),
-            Update::Put(value) => {
-                map.set(key, value.clone())?;
-                Updated::Put(value)
-            }
-            Update::Remove => {
+        f(current.as_ref()).apply(current, |value| match value {
+            Some(value) => map.set(key, value.clone()),
+            None => {
                 map.remove(key);
-                Updated::Removed
+                Ok(())
             }
         })
     }

@@ -2,7 +2,7 @@
 //! `BEGIN IMMEDIATE` transaction.
 
 use rusqlite::{params, OptionalExtension};
-use tokencache_core::{decode_or_miss, Fence, Result, Update, UpdateFn, Updated};
+use tokencache_core::{decode_or_miss, Cacheable, Fence, Result, UpdateFn, Updated};
 
 use crate::cache::Inner;
 use crate::error::map_err;
@@ -36,12 +36,11 @@ impl Inner {
                 Some(b) => decode_or_miss(&*self.codec, key, &b)?,
                 None => None,
             };
-            Ok(match f(current.as_ref()) {
-                Update::Keep => Updated::Kept(current),
-                Update::Put(value) => {
-                    let bytes = self.codec.encode(key, &value)?;
-                    tx.prepare_cached(UPSERT)
-                        .and_then(|mut s| {
+            let write = |value: Option<&Cacheable>| {
+                match value {
+                    Some(value) => {
+                        let bytes = self.codec.encode(key, value)?;
+                        tx.prepare_cached(UPSERT).and_then(|mut s| {
                             s.execute(params![
                                 key,
                                 bytes,
@@ -49,16 +48,13 @@ impl Inner {
                                 value.has_refresh_token()
                             ])
                         })
-                        .map_err(map_err)?;
-                    Updated::Put(value)
+                    }
+                    None => tx.prepare_cached(DELETE).and_then(|mut s| s.execute([key])),
                 }
-                Update::Remove => {
-                    tx.prepare_cached(DELETE)
-                        .and_then(|mut s| s.execute([key]))
-                        .map_err(map_err)?;
-                    Updated::Removed
-                }
-            })
+                .map_err(map_err)
+                .map(drop)
+            };
+            f(current.as_ref()).apply(current, write)
         })
     }
 

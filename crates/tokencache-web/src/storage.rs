@@ -10,7 +10,7 @@ use std::sync::Arc;
 use js_sys::JsString;
 use tokencache_core::{
     async_trait, decode_or_miss, Cache, Cacheable, Error, Fence, JsonCodec, RefreshLock, Result,
-    TextCodec, Update, UpdateFn, Updated, ValueCodec, DEFAULT_PREFIX,
+    TextCodec, UpdateFn, Updated, ValueCodec, DEFAULT_PREFIX,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::Storage;
@@ -397,16 +397,9 @@ impl<K: StorageKind> StorageCache<K> {
             }
         }
         let current = self.read_now(key)?;
-        Ok(match f(current.as_ref()) {
-            Update::Keep => Updated::Kept(current),
-            Update::Put(value) => {
-                self.write_now(key, &value)?;
-                Updated::Put(value)
-            }
-            Update::Remove => {
-                self.remove_now(key)?;
-                Updated::Removed
-            }
+        f(current.as_ref()).apply(current, |value| match value {
+            Some(value) => self.write_now(key, value),
+            None => self.remove_now(key),
         })
     }
 
