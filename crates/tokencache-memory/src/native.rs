@@ -65,10 +65,13 @@ use crate::MemoryCacheBuilder;
 ///   eviction listener would make moka take a per-key lock and build a notification on
 ///   every write, the costliest part of a `set`). Their keys are pruned lazily: a listing
 ///   takes out the keys it finds moka no longer holds, [`MemoryCache::run_pending_tasks`]
-///   prunes the whole index, and every `SWEEP_EVERY`-th `set` sweeps the next
-///   `SWEEP_BATCH` keys of the index (round robin), so the index sweeps two keys per
-///   write and dead keys cannot pile up. A pruned key is taken out under the write lock
-///   only if moka still does not hold it then.
+///   prunes the whole index, and every `SWEEP_EVERY`-th write of a key that was not
+///   listed sweeps the next `SWEEP_BATCH` keys of the index (round robin). Only such a
+///   write can grow the index, and each pays for a look at two keys, so every key is
+///   looked at again before the index has grown by half: dead keys cannot pile up (the
+///   index stays within about twice the most keys ever live at once). An overwrite of a
+///   listed key, the common `set`, sweeps nothing. A pruned key is taken out under the
+///   write lock only if moka still does not hold it then.
 /// - Listings also skip index keys that moka no longer holds (`contains_key` respects
 ///   expiry that moka has not processed yet), so a listed key is one whose `get` returns a
 ///   value at that moment.
@@ -90,8 +93,8 @@ pub struct MemoryCache {
     index: RwLock<BTreeSet<String>>,
     /// The last key the previous sweep looked at (`None`: start from the first).
     sweep_from: Mutex<Option<String>>,
-    /// `set`s so far; every `SWEEP_EVERY`-th sweeps.
-    writes: AtomicU64,
+    /// Writes of keys that were not listed so far; every `SWEEP_EVERY`-th sweeps.
+    new_keys: AtomicU64,
     capacity: u64,
     /// Write locks striped by key hash: `set`, `remove` and `update` of one key take the
     /// same one, which makes `update` atomic per key.
@@ -179,7 +182,8 @@ fn covers(keys: &[String], index: &BTreeSet<String>) -> bool {
         .all(|k| wanted.binary_search(&k.as_str()).is_ok())
 }
 
-/// Every this many `set`s, the index is swept for keys moka dropped by itself.
+/// Every this many writes of keys that were not listed, the index is swept for keys moka
+/// dropped by itself.
 pub(crate) const SWEEP_EVERY: u64 = 32;
 /// The number of index keys a sweep looks at.
 pub(crate) const SWEEP_BATCH: usize = 64;
@@ -203,7 +207,7 @@ impl MemoryCache {
             generation: AtomicU64::new(0),
             index: RwLock::default(),
             sweep_from: Mutex::default(),
-            writes: AtomicU64::new(0),
+            new_keys: AtomicU64::new(0),
             capacity: b.max_capacity_bytes,
             leases,
             write_locks: (0..WRITE_LOCK_STRIPES)
@@ -225,8 +229,9 @@ impl MemoryCache {
         (stored.generation == self.generation.load(Ordering::Acquire)).then_some(stored.value)
     }
 
-    /// Writes `value` in moka, in the current generation, and lists `key`. The caller
-    /// holds the key's write stripe (so no one-step clear moves the generation meanwhile).
+    /// Writes `value` in moka, in the current generation, and lists `key`; a key that was
+    /// not listed counts towards the next sweep. The caller holds the key's write stripe
+    /// (so no one-step clear moves the generation meanwhile).
     fn write(&self, key: &str, value: Cacheable) {
         let generation = self.generation.load(Ordering::Acquire);
         self.moka
@@ -244,6 +249,10 @@ impl MemoryCache {
             let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
             if self.moka.contains_key(key) {
                 index.insert(key.to_owned());
+            }
+            drop(index);
+            if self.new_keys.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+                self.sweep(SWEEP_BATCH);
             }
         }
     }
@@ -459,9 +468,6 @@ impl Cache for MemoryCache {
         // between the read and the write of an update.
         let _write = self.write_lock(key).lock().await;
         self.write(key, value);
-        if self.writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            self.sweep(SWEEP_BATCH);
-        }
         Ok(())
     }
 
