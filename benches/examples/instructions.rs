@@ -18,7 +18,10 @@
 //! and raw moka, the median wall time per hit and the throughput of 2 threads over 1;
 //! and, since other processes share the cores, the same ratio from each thread's CPU
 //! time per hit (Linux schedstat), which is what 2 threads with a core each would reach:
-//! contention on shared cache lines shows there as more CPU time per hit.
+//! contention on shared cache lines shows there as more CPU time per hit. A fourth line,
+//! `nothing_shared`, builds and hashes the key with no data shared between the threads:
+//! the most two threads can gain on this machine.
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -182,9 +185,15 @@ fn scaling(rounds: u64) {
     let raw = || async {
         black_box(raw_sync.get(&black_box(&key).to_key()));
     };
+    // The machine's own ceiling: work that shares nothing between the threads (the same
+    // key string built and hashed, on each thread's own copy).
+    let alone = || async {
+        let k = black_box(&key).to_key();
+        black_box(BuildHasherDefault::<DefaultHasher>::default().hash_one(black_box(&k)));
+    };
     // [workload][threads - 1]: (wall ns per hit, CPU ns per hit of the busiest thread,
     // share of the run the busiest thread waited for a CPU).
-    let mut times: [[Vec<(f64, f64, f64)>; 2]; 3] = Default::default();
+    let mut times: [[Vec<(f64, f64, f64)>; 2]; 4] = Default::default();
     for _ in 0..rounds.max(1) {
         for threads in [1usize, 2] {
             let per = HITS / threads as u64;
@@ -198,6 +207,7 @@ fn scaling(rounds: u64) {
             times[0][threads - 1].push(per_hit(threaded(threads, per, &manager)));
             times[1][threads - 1].push(per_hit(threaded(threads, per, &backend)));
             times[2][threads - 1].push(per_hit(threaded(threads, per, &raw)));
+            times[3][threads - 1].push(per_hit(threaded(threads, per, &alone)));
         }
     }
     let median = |v: &mut Vec<(f64, f64, f64)>, f: fn(&(f64, f64, f64)) -> f64| {
@@ -206,7 +216,12 @@ fn scaling(rounds: u64) {
         xs[xs.len() / 2]
     };
     println!("median of {rounds} rounds, {HITS} hits a run");
-    for (name, t) in ["manager", "memory_cache_get", "raw_moka_sync_get"]
+    for (name, t) in [
+        "manager",
+        "memory_cache_get",
+        "raw_moka_sync_get",
+        "nothing_shared",
+    ]
         .iter()
         .zip(times.iter_mut())
     {
