@@ -222,8 +222,8 @@ fn scaling(rounds: u64) {
         "raw_moka_sync_get",
         "nothing_shared",
     ]
-        .iter()
-        .zip(times.iter_mut())
+    .iter()
+    .zip(times.iter_mut())
     {
         let wall = (median(&mut t[0], |x| x.0), median(&mut t[1], |x| x.0));
         let cpu = (median(&mut t[0], |x| x.1), median(&mut t[1], |x| x.1));
