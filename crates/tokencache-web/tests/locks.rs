@@ -93,6 +93,20 @@ async fn pause(ms: u32) {
     JsFuture::from(sleep(ms)).await.unwrap();
 }
 
+/// Acquires `name` right after a worker's probe found its Web Lock free. The probe takes
+/// the Web Lock for an instant, and its release can reach this page a few milliseconds
+/// after the probe's answer, so a try may still find it busy: tried again for up to a
+/// second before the acquisition must succeed.
+async fn acquire_after_probe(lock: &dyn RefreshLock, name: &str, ttl: Duration) -> Lease {
+    for _ in 0..50 {
+        match lock.try_acquire(name, ttl).await.unwrap() {
+            TryAcquire::Held(lease) => return lease,
+            TryAcquire::Busy { .. } => pause(20).await,
+        }
+    }
+    held(lock.try_acquire(name, ttl).await.unwrap())
+}
+
 /// A worker of this origin, for Web Locks held by another context.
 struct Worker(JsValue);
 
@@ -319,7 +333,7 @@ async fn a_lease_is_exclusive_and_busy_says_when_to_retry() {
     // Released: free everywhere, and the next holder gets a larger epoch.
     lock.release(first.clone()).await.unwrap();
     assert!(worker.lock_is_free(&other.lease_key(name)).await);
-    let second = held(other.try_acquire(name, ttl).await.unwrap());
+    let second = acquire_after_probe(&other, name, ttl).await;
     assert!(second.fence.epoch > first.fence.epoch);
     assert_ne!(second.fence.holder, first.fence.holder);
     other.release(second).await.unwrap();
@@ -347,11 +361,7 @@ async fn an_expired_lease_is_taken_again_and_its_late_holder_changes_nothing() {
     pause(400).await;
     let worker = Worker::start();
     assert!(worker.lock_is_free(&lock.lease_key(name)).await);
-    let live = held(
-        lock.try_acquire(name, Duration::from_secs(10))
-            .await
-            .unwrap(),
-    );
+    let live = acquire_after_probe(&lock, name, Duration::from_secs(10)).await;
     assert!(live.fence.epoch > paused.fence.epoch);
     // The late holder: its fenced write is refused and writes nothing; it can neither
     // extend nor release the new lease.
