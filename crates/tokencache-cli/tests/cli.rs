@@ -80,6 +80,15 @@ fn bench_json_has_every_workload_with_positive_numbers() {
         assert!(r["iterations"].as_u64().unwrap() >= 5, "{r}");
         assert!(r["auth0_ns"].is_null(), "no baseline was asked for: {r}");
     }
+    // Moka alone, timed in the same run: the floor under the memory backend.
+    for field in ["insert_ns", "get_ns"] {
+        let v = report["moka_floor"][field].as_f64().unwrap_or(-1.0);
+        assert!(
+            v > 0.0,
+            "moka_floor.{field} is {v}: {}",
+            report["moka_floor"]
+        );
+    }
 }
 
 #[test]
@@ -102,6 +111,11 @@ fn bench_prints_a_table() {
             w.name()
         );
     }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("moka alone: insert ") && l.contains(", get ")),
+        "no moka floor line: {text}"
+    );
     // No progress drawing when stderr is not a terminal.
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
