@@ -230,13 +230,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             None
         };
 
-    let floor = locations
-        .iter()
-        .any(|l| matches!(l, CacheLocation::Memory))
-        .then(|| {
-            bar.set_message("moka alone (the floor under the memory backend)");
-            moka_floor(cfg.iterations.clamp(1, 10_000))
-        });
+    let floor = if locations.iter().any(|l| matches!(l, CacheLocation::Memory)) {
+        bar.set_message("moka alone (the floor under the memory backend)");
+        let batch = (cfg.iterations / 10).max(1);
+        Some(moka_floor(batch, cfg.max_time).await?)
+    } else {
+        None
+    };
 
     let mut rows = Vec::new();
     let mut skipped = Vec::new();

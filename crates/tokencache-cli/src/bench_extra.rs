@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tokencache::memory::MemoryCache;
 use tokencache::{Cache, CacheKey, Cacheable, Clock, EntryBody, Error, Result, WrappedCacheEntry};
 use tokencache_workloads::{
-    entry, exact_key, frozen_clock, manager, other_audience, EXPIRES_IN, OTHER_SCOPE, SET_SCOPE,
-    TARGET_AUDIENCE,
+    entry, exact_key, frozen_clock, manager, other_audience, throughput_ns, EXPIRES_IN,
+    OTHER_SCOPE, SET_SCOPE, TARGET_AUDIENCE,
 };
 
 /// The resident set size of this process in bytes (Linux `/proc/self/status`).
@@ -89,9 +89,9 @@ pub struct MokaFloor {
     pub get_ns: f64,
 }
 
-/// Measures [`MokaFloor`]: a warm-up, then the median of 10 batches of `batch`
-/// operations, each batch timed as a whole (as the table's mean).
-pub fn moka_floor(batch: u64) -> MokaFloor {
+/// Measures [`MokaFloor`]: a warm-up batch, then the throughput pass of the workloads
+/// ([`throughput_ns`]) with batches of `batch` operations.
+pub async fn moka_floor(batch: u64, max_time: Duration) -> Result<MokaFloor> {
     let cache = moka::sync::Cache::<String, Cacheable>::new(100_000);
     let clock = frozen_clock();
     let stored = |i: u64| -> (String, Cacheable) {
@@ -104,38 +104,23 @@ pub fn moka_floor(batch: u64) -> MokaFloor {
         )
     };
     let mut i = 0u64;
-    let insert_ns = median_batch(batch, || {
+    let mut insert = || {
         let (key, value) = stored(i);
         cache.insert(key, value);
         i += 1;
-    });
+        std::future::ready(Ok(()))
+    };
+    (0..batch).for_each(|_| drop(insert()));
+    let insert_ns = throughput_ns(batch, max_time, insert).await?;
     let target = exact_key();
-    let (_, value) = stored(0);
-    cache.insert(target.to_key(), value);
-    let get_ns = median_batch(batch, || {
+    cache.insert(target.to_key(), stored(0).1);
+    let get = || {
         std::hint::black_box(cache.get(&std::hint::black_box(&target).to_key()));
-    });
-    MokaFloor { insert_ns, get_ns }
-}
-
-/// The median over 10 batches of the mean time of `op` in a batch of `batch` runs, after
-/// one untimed batch.
-fn median_batch(batch: u64, mut op: impl FnMut()) -> f64 {
-    let batch = batch.max(1);
-    for _ in 0..batch {
-        op();
-    }
-    let mut means: Vec<f64> = (0..10)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..batch {
-                op();
-            }
-            t.elapsed().as_nanos() as f64 / batch as f64
-        })
-        .collect();
-    means.sort_by(f64::total_cmp);
-    (means[4] + means[5]) / 2.0
+        std::future::ready(Ok(()))
+    };
+    (0..batch).for_each(|_| drop(get()));
+    let get_ns = throughput_ns(batch, max_time, get).await?;
+    Ok(MokaFloor { insert_ns, get_ns })
 }
 
 /// The prefix of the unrelated keys put in the Redis server.

@@ -1,7 +1,7 @@
 //! The cache operations on the `tokencache_entries` rows: point reads and writes, removal,
 //! the key listing by prefix range, and the ranked read of a prefix range.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Rows};
 use tokencache_core::{decode_or_miss, Cacheable, RankFn, Result, ValueMeta};
 
 use crate::batch::WriteOp;
@@ -40,19 +40,26 @@ fn select_value(c: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> 
         .optional()
 }
 
+/// Runs `f` over the rows of the key range `[prefix, upper)` (from `prefix` on without
+/// `upper`): `range` is the statement with both bounds, `from` the one with the lower.
+fn in_range<T>(
+    c: &Connection,
+    (range, from): (&str, &str),
+    prefix: &str,
+    upper: Option<&str>,
+    f: impl FnOnce(Rows<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    match upper {
+        Some(upper) => f(c.prepare_cached(range)?.query(params![prefix, upper])?),
+        None => f(c.prepare_cached(from)?.query(params![prefix])?),
+    }
+}
+
 fn select_keys(c: &Connection, prefix: &str, upper: Option<&str>) -> rusqlite::Result<Vec<String>> {
-    let mut stmt;
-    let rows = match upper {
-        Some(upper) => {
-            stmt = c.prepare_cached(SELECT_KEY_RANGE)?;
-            stmt.query(params![prefix, upper])?
-        }
-        None => {
-            stmt = c.prepare_cached(SELECT_KEYS_FROM)?;
-            stmt.query(params![prefix])?
-        }
-    };
-    rows.mapped(|r| r.get(0)).collect()
+    let statements = (SELECT_KEY_RANGE, SELECT_KEYS_FROM);
+    in_range(c, statements, prefix, upper, |rows| {
+        rows.mapped(|r| r.get(0)).collect()
+    })
 }
 
 /// The rows of a key range: every key with its metadata, and the best row by a rank
@@ -78,32 +85,24 @@ fn select_ranked(
     upper: Option<&str>,
     rank: Option<RankFn<'_>>,
 ) -> rusqlite::Result<Scan> {
-    let mut stmt;
-    let mut rows = match upper {
-        Some(upper) => {
-            stmt = c.prepare_cached(SELECT_RANKED_RANGE)?;
-            stmt.query(params![prefix, upper])?
-        }
-        None => {
-            stmt = c.prepare_cached(SELECT_RANKED_FROM)?;
-            stmt.query(params![prefix])?
-        }
-    };
-    let mut scan = Scan::default();
-    while let Some(row) = rows.next()? {
-        let key: String = row.get(0)?;
-        let meta = ValueMeta {
-            expires_at: row.get(1)?,
-            has_refresh_token: row.get(2)?,
-        };
-        if let Some(r) = rank.and_then(|rank| rank(&key, meta)) {
-            if beats(r, scan.best.as_ref().map(|b| b.1)) {
-                scan.best = Some((scan.listed.len(), r, row.get(3)?));
+    let statements = (SELECT_RANKED_RANGE, SELECT_RANKED_FROM);
+    in_range(c, statements, prefix, upper, |mut rows| {
+        let mut scan = Scan::default();
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            let meta = ValueMeta {
+                expires_at: row.get(1)?,
+                has_refresh_token: row.get(2)?,
+            };
+            if let Some(r) = rank.and_then(|rank| rank(&key, meta)) {
+                if beats(r, scan.best.as_ref().map(|b| b.1)) {
+                    scan.best = Some((scan.listed.len(), r, row.get(3)?));
+                }
             }
+            scan.listed.push((key, meta));
         }
-        scan.listed.push((key, meta));
-    }
-    Ok(scan)
+        Ok(scan)
+    })
 }
 
 impl Inner {

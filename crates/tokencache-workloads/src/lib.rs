@@ -12,6 +12,6 @@ pub use data::{
     subset_key, ABSENT_AUDIENCE, CLEAR_SIZE, CLIENT_ID, EXPIRES_IN, MISS_SCOPE, OTHER_SCOPE,
     SET_SCOPE, SMALL_SIZE, SUBSET_SCOPE, SUBSET_SIZES, TARGET_AUDIENCE, TARGET_SCOPE,
 };
-pub use measure::{run, run_refresh, MeasuredOp, Measurement, RunConfig};
+pub use measure::{run, run_refresh, throughput_ns, MeasuredOp, Measurement, RunConfig};
 pub use refresh::{PreparedRefresh, RefreshOp};
 pub use workload::{Op, Prepared, Workload};

@@ -205,6 +205,33 @@ impl Subject for PreparedRefresh {
 /// The number of batches of the throughput pass.
 const THROUGHPUT_BATCHES: u64 = 10;
 
+/// The throughput pass of [`run`]: up to 10 batches of `per_batch` runs of `op`, each
+/// batch timed as a whole (no per-operation timer), at least 3 and no more once
+/// `max_time` has passed; the mean time per operation of the median batch, in
+/// nanoseconds (as the auth0-spa-js baseline reports the median of its timed runs).
+/// Also for a baseline timed beside the workloads, in the same way.
+pub async fn throughput_ns<F: std::future::Future<Output = Result<()>>>(
+    per_batch: u64,
+    max_time: Duration,
+    mut op: impl FnMut() -> F,
+) -> Result<f64> {
+    let per_batch = per_batch.max(1);
+    let mut batches = Vec::with_capacity(THROUGHPUT_BATCHES as usize);
+    let start = Instant::now();
+    while (batches.len() as u64) < THROUGHPUT_BATCHES {
+        let t = Instant::now();
+        for _ in 0..per_batch {
+            op().await?;
+        }
+        batches.push(t.elapsed().as_nanos() as f64 / per_batch as f64);
+        if batches.len() >= 3 && start.elapsed() >= max_time {
+            break;
+        }
+    }
+    batches.sort_unstable_by(f64::total_cmp);
+    Ok(batches[batches.len() / 2])
+}
+
 async fn measure<S: Subject>(p: &S, cfg: &RunConfig) -> Result<Measurement> {
     let op = p.op();
     let (warmup, iterations) = if op == Op::Clear {
@@ -238,29 +265,18 @@ async fn measure<S: Subject>(p: &S, cfg: &RunConfig) -> Result<Measurement> {
     }
     let done = samples.len() as u64;
 
-    // Throughput pass: batches of operations, each timed as a whole (no per-operation
-    // timer); the median batch gives the mean time per operation, as the auth0-spa-js
-    // baseline reports the median of its timed runs. The `clear` workload refills the
-    // cache between operations, so its mean comes from the latency samples instead.
+    // Throughput pass (`throughput_ns`). The `clear` workload refills the cache between
+    // operations, so its mean comes from the latency samples instead.
     let mean_ns = if op == Op::Clear {
         samples.iter().map(|&s| s as f64).sum::<f64>() / done as f64
     } else {
         let per_batch = (done / THROUGHPUT_BATCHES).max(1);
-        let mut batches = Vec::with_capacity(THROUGHPUT_BATCHES as usize);
-        let start = Instant::now();
-        while (batches.len() as u64) < THROUGHPUT_BATCHES {
-            let t = Instant::now();
-            for _ in 0..per_batch {
-                p.run_once(i).await?;
-                i += 1;
-            }
-            batches.push(t.elapsed().as_nanos() as f64 / per_batch as f64);
-            if batches.len() >= 3 && start.elapsed() >= cfg.max_time {
-                break;
-            }
-        }
-        batches.sort_unstable_by(f64::total_cmp);
-        batches[batches.len() / 2]
+        throughput_ns(per_batch, cfg.max_time, || {
+            let n = i;
+            i += 1;
+            p.run_once(n)
+        })
+        .await?
     };
     p.check().await?;
 
