@@ -3,10 +3,11 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, TryLockError};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use moka::policy::{EvictionPolicy, Expiry};
 use tokencache_core::{
     async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, KeyFilter, RefreshLock, Result,
@@ -85,7 +86,7 @@ pub struct MemoryCache {
     /// Hashed with foldhash (seeded at random per cache) rather than SipHash: a key is
     /// hashed on every call, and SipHash takes a fifth of a read's instructions for it.
     /// Keys are made of the application's client ids, audiences and scopes.
-    moka: moka::sync::Cache<String, Stored, foldhash::fast::RandomState>,
+    moka: moka::sync::Cache<String, Arc<Slot>, foldhash::fast::RandomState>,
     /// The generation of the values a `get` returns: a one-step clear moves to the next
     /// (see `MemoryCache::remove_everything`), and moka's copies of older values are
     /// dead from then on, even one that moka's `invalidate_all` let through.
@@ -122,15 +123,56 @@ impl Default for MemoryCache {
     }
 }
 
-/// A value as moka holds it: with the cache's generation when it was written.
-#[derive(Clone)]
-struct Stored {
+/// What moka holds for a key: a cell whose value an overwrite replaces in place.
+///
+/// Moka replaces an entry on `insert` at a cost of some 10,000 instructions (a new entry
+/// record, a write-log op, an epoch flush), five times its `get`. The common `set`
+/// overwrites a key already held (a token refreshed), so `MemoryCache::write` swaps the
+/// new value into the slot moka already holds instead, when the slot is of the current
+/// generation and the value weighs as much, rounded to [`WEIGHT_STEP`] (see `budget`):
+/// moka's bound on the bytes held stays true without a new insert. A slot is only read
+/// through moka, so a value swapped into a slot moka just dropped (evicted, expired) is
+/// never seen; the write then inserts anew.
+struct Slot {
+    /// The cache's generation when the slot was made (see `MemoryCache::generation`).
     generation: u64,
-    value: Cacheable,
+    /// The weight moka charges for the slot: the first value's, rounded up. A value
+    /// swapped in weighs as much, rounded the same way.
+    budget: u32,
+    /// The value. A read loads it without writing to shared memory (`ArcSwap`'s
+    /// thread-local debts), so reads of a hot key from several threads contend no more
+    /// than moka's own get.
+    value: ArcSwap<Cacheable>,
+    /// Set by an overwrite in place: moka's expiry of the entry must be worked out
+    /// again from the new value, at its next read (see [`TokenExpiry`]).
+    retimed: AtomicBool,
+}
+
+impl Slot {
+    fn new(generation: u64, budget: u32, value: Arc<Cacheable>) -> Arc<Slot> {
+        Arc::new(Slot {
+            generation,
+            budget,
+            value: ArcSwap::new(value),
+            retimed: AtomicBool::new(false),
+        })
+    }
+}
+
+/// The weights moka charges are multiples of this many bytes (see [`Slot`]): a token
+/// refreshed to one a few bytes longer still fits its slot.
+const WEIGHT_STEP: u64 = 64;
+
+/// The weight moka charges for a value that weighs `weight` bytes: rounded up to a
+/// multiple of [`WEIGHT_STEP`].
+fn budget(weight: u64) -> u32 {
+    u32::try_from(weight.next_multiple_of(WEIGHT_STEP)).unwrap_or(u32::MAX)
 }
 
 /// Moka's per-entry expiry: the time to live [`Retention::time_to_live`] gives the value
-/// by the configured clock, fixed when it is written.
+/// by the configured clock, fixed when it is written, and again when a value is swapped
+/// into its slot: the overwrite marks the slot `retimed` and reads it through moka, whose
+/// `expire_after_read` then sets the new time to live (other reads leave it as it is).
 struct TokenExpiry {
     clock: Arc<dyn Clock>,
     retention: Retention,
@@ -142,19 +184,36 @@ impl TokenExpiry {
     }
 }
 
-impl Expiry<String, Stored> for TokenExpiry {
-    fn expire_after_create(&self, _: &String, stored: &Stored, _: Instant) -> Option<Duration> {
-        self.time_to_live(&stored.value)
+impl Expiry<String, Arc<Slot>> for TokenExpiry {
+    fn expire_after_create(&self, _: &String, slot: &Arc<Slot>, _: Instant) -> Option<Duration> {
+        self.time_to_live(&slot.value.load())
+    }
+
+    fn expire_after_read(
+        &self,
+        _: &String,
+        slot: &Arc<Slot>,
+        _: Instant,
+        duration_until_expiry: Option<Duration>,
+        _: Instant,
+    ) -> Option<Duration> {
+        // The flag is set after the value is swapped in (release), and taken here with
+        // acquire: the value loaded below is the new one, or newer.
+        if slot.retimed.load(Ordering::Relaxed) && slot.retimed.swap(false, Ordering::AcqRel) {
+            self.time_to_live(&slot.value.load())
+        } else {
+            duration_until_expiry
+        }
     }
 
     fn expire_after_update(
         &self,
         _: &String,
-        stored: &Stored,
+        slot: &Arc<Slot>,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        self.time_to_live(&stored.value)
+        self.time_to_live(&slot.value.load())
     }
 }
 
@@ -196,7 +255,7 @@ impl MemoryCache {
             // Plain LRU: a value just written is always admitted (TinyLFU may refuse a new
             // key while the cache is full, and a token just set would read as a miss).
             .eviction_policy(EvictionPolicy::lru())
-            .weigher(|k: &String, s: &Stored| u32::try_from(weigh(k, &s.value)).unwrap_or(u32::MAX))
+            .weigher(|_: &String, slot: &Arc<Slot>| slot.budget)
             .expire_after(TokenExpiry {
                 clock: b.clock,
                 retention: b.refresh_token_retention,
@@ -225,17 +284,35 @@ impl MemoryCache {
 
     /// The value of `key` if moka holds one of the current generation.
     fn read(&self, key: &str) -> Option<Cacheable> {
-        let stored = self.moka.get(key)?;
-        (stored.generation == self.generation.load(Ordering::Acquire)).then_some(stored.value)
+        let slot = self.moka.get(key)?;
+        (slot.generation == self.generation.load(Ordering::Acquire))
+            .then(|| Cacheable::clone(&slot.value.load()))
     }
 
-    /// Writes `value` in moka, in the current generation, and lists `key`; a key that was
-    /// not listed counts towards the next sweep. The caller holds the key's write stripe
-    /// (so no one-step clear moves the generation meanwhile).
-    fn write(&self, key: &str, value: Cacheable) {
+    /// Writes `value` (which weighs `weight`) in the current generation, and lists `key`;
+    /// a key that was not listed counts towards the next sweep. The caller holds the
+    /// key's write stripe (so no one-step clear moves the generation meanwhile).
+    ///
+    /// An overwrite swaps the value into the slot moka holds when it fits (see [`Slot`]),
+    /// then reads the key through moka: that read sets the entry's time to live from the
+    /// new value, and tells whether moka still held the slot at that point (if it
+    /// dropped it meanwhile, the value is inserted anew).
+    fn write(&self, key: &str, value: Cacheable, weight: u64) {
         let generation = self.generation.load(Ordering::Acquire);
+        let budget = budget(weight);
+        let value = Arc::new(value);
+        if let Some(slot) = self.moka.get(key) {
+            if slot.generation == generation && slot.budget == budget {
+                slot.value.store(value.clone());
+                slot.retimed.store(true, Ordering::Release);
+                if self.moka.get(key).is_some_and(|held| Arc::ptr_eq(&held, &slot)) {
+                    // Held before and after, so listed (every key moka holds is).
+                    return;
+                }
+            }
+        }
         self.moka
-            .insert(key.to_owned(), Stored { generation, value });
+            .insert(key.to_owned(), Slot::new(generation, budget, value));
         // An overwrite of a listed key (the common `set`) leaves the index as it is, with
         // no look at moka (were moka to drop the key at once, listings would skip it and
         // prune it). A new key is listed if moka holds it, looked at under the write lock
@@ -467,7 +544,7 @@ impl Cache for MemoryCache {
         // Under the key's write lock, like `update`, so that a blind write never lands
         // between the read and the write of an update.
         let _write = self.write_lock(key).lock().await;
-        self.write(key, value);
+        self.write(key, value, weight);
         Ok(())
     }
 
@@ -539,7 +616,7 @@ impl Cache for MemoryCache {
                     if weight > self.capacity {
                         return Err(crate::too_large(weight, self.capacity));
                     }
-                    self.write(key, value.clone());
+                    self.write(key, value.clone(), weight);
                 }
                 None => {
                     self.moka.invalidate(key);
@@ -650,10 +727,11 @@ mod tests {
         assert!(cache.remove_everything(&["k".to_owned()]).await);
         // What a value written in the very tick of moka's `invalidate_all` leaves: moka
         // still holds it, in the generation before the clear.
-        let old = Stored {
-            generation: cache.generation.load(Ordering::Acquire) - 1,
-            value: value(i64::MAX / 2000),
-        };
+        let old = Slot::new(
+            cache.generation.load(Ordering::Acquire) - 1,
+            budget(weigh("k", &value(i64::MAX / 2000))),
+            Arc::new(value(i64::MAX / 2000)),
+        );
         cache.moka.insert("k".to_owned(), old);
         assert!(cache.moka.contains_key("k"), "moka holds the survivor");
         assert_eq!(cache.get("k").await.unwrap(), None);
