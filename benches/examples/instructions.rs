@@ -19,16 +19,21 @@
 //! and, since other processes share the cores, the same ratio from each thread's CPU
 //! time per hit (Linux schedstat), which is what 2 threads with a core each would reach:
 //! contention on shared cache lines shows there as more CPU time per hit. A fourth line,
-//! `nothing_shared`, builds and hashes the key with no data shared between the threads:
-//! the most two threads can gain on this machine.
+//! `manager_key_per_thread`, times exact hits through the same manager where each thread
+//! reads a key of its own (two entries, as two users' tokens), which shares the cache but
+//! not the entry. A fifth, `nothing_shared`, builds and hashes the key with no data shared
+//! between the threads: the most two threads can gain on this machine.
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use tokencache_benches::workloads::{exact_key, frozen_clock, set_key, Op, Workload, SMALL_SIZE};
+use tokencache_benches::workloads::{
+    entry, exact_key, frozen_clock, other_audience, set_key, Op, Workload, CLIENT_ID, OTHER_SCOPE,
+    SMALL_SIZE,
+};
 use tokencache_benches::{current_thread_runtime, set_value};
-use tokencache_core::{Cache, Cacheable};
+use tokencache_core::{Cache, CacheKey, Cacheable, GetOptions};
 use tokencache_memory::MemoryCache;
 
 fn main() {
@@ -118,16 +123,16 @@ struct Timed {
 }
 
 /// `per_thread` runs of `op` on each of `threads` threads (each on its own current-thread
-/// runtime, built before timing).
+/// runtime, built before timing); `op` is given the thread's number.
 fn threaded<F: std::future::Future<Output = ()>>(
     threads: usize,
     per_thread: u64,
-    op: &(impl Fn() -> F + Sync),
+    op: &(impl Fn(usize) -> F + Sync),
 ) -> Timed {
     let start = Barrier::new(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| {
+            .map(|thread| {
                 let start = &start;
                 s.spawn(move || {
                     let rt = current_thread_runtime();
@@ -136,7 +141,7 @@ fn threaded<F: std::future::Future<Output = ()>>(
                     let t = Instant::now();
                     rt.block_on(async {
                         for _ in 0..per_thread {
-                            op().await;
+                            op(thread).await;
                         }
                     });
                     let wall = t.elapsed();
@@ -176,24 +181,38 @@ fn scaling(rounds: u64) {
         .expect("stored");
     let raw_sync = moka::sync::Cache::<String, Cacheable>::new(100_000);
     raw_sync.insert(key.to_key(), value);
-    let manager = || async {
+    let manager = |_| async {
         p.run_once(0).await.expect("exact hit");
     };
-    let backend = || async {
+    // Thread 0 reads the target entry, thread 1 one of the other entries.
+    let own_keys = [
+        exact_key(),
+        CacheKey::new(CLIENT_ID, Some(&other_audience(0)), Some(OTHER_SCOPE)),
+    ];
+    rt.block_on(p.manager().set(entry(&other_audience(0), OTHER_SCOPE, 0)))
+        .expect("the second entry");
+    let key_per_thread = |thread: usize| {
+        let (p, key) = (&p, &own_keys[thread]);
+        async move {
+            let body = p.manager().get(black_box(key), GetOptions::default()).await;
+            black_box(body.expect("get").expect("a hit"));
+        }
+    };
+    let backend = |_| async {
         black_box(cache.get(&black_box(&key).to_key()).await.expect("get"));
     };
-    let raw = || async {
+    let raw = |_| async {
         black_box(raw_sync.get(&black_box(&key).to_key()));
     };
     // The machine's own ceiling: work that shares nothing between the threads (the same
     // key string built and hashed, on each thread's own copy).
-    let alone = || async {
+    let alone = |_| async {
         let k = black_box(&key).to_key();
         black_box(BuildHasherDefault::<DefaultHasher>::default().hash_one(black_box(&k)));
     };
     // [workload][threads - 1]: (wall ns per hit, CPU ns per hit of the busiest thread,
     // share of the run the busiest thread waited for a CPU).
-    let mut times: [[Vec<(f64, f64, f64)>; 2]; 4] = Default::default();
+    let mut times: [[Vec<(f64, f64, f64)>; 2]; 5] = Default::default();
     for _ in 0..rounds.max(1) {
         for threads in [1usize, 2] {
             let per = HITS / threads as u64;
@@ -207,7 +226,8 @@ fn scaling(rounds: u64) {
             times[0][threads - 1].push(per_hit(threaded(threads, per, &manager)));
             times[1][threads - 1].push(per_hit(threaded(threads, per, &backend)));
             times[2][threads - 1].push(per_hit(threaded(threads, per, &raw)));
-            times[3][threads - 1].push(per_hit(threaded(threads, per, &alone)));
+            times[3][threads - 1].push(per_hit(threaded(threads, per, &key_per_thread)));
+            times[4][threads - 1].push(per_hit(threaded(threads, per, &alone)));
         }
     }
     let median = |v: &mut Vec<(f64, f64, f64)>, f: fn(&(f64, f64, f64)) -> f64| {
@@ -220,6 +240,7 @@ fn scaling(rounds: u64) {
         "manager",
         "memory_cache_get",
         "raw_moka_sync_get",
+        "manager_key_per_thread",
         "nothing_shared",
     ]
     .iter()

@@ -43,9 +43,10 @@ use crate::MemoryCacheBuilder;
 /// Keys are listed from a `BTreeSet` beside moka, so `keys_with_prefix` walks one range of
 /// it. The index is kept consistent with moka without holding any lock across an `.await`:
 ///
-/// - A write (`set`, or an `update` that puts a value) inserts in moka and then lists the
-///   key: a look under the index's *read* lock finds it already listed (an overwrite, the
-///   common `set`: nothing to do, and no look at moka), else it is added under the write
+/// - A write (`set`, or an `update` that puts a value) that overwrites a key moka holds
+///   swaps the value into moka's slot for it (see `Slot`): the key stays as it is, listed.
+///   Any other write inserts in moka and then lists the key: a look under the index's
+///   *read* lock finds it already listed (nothing to do), else it is added under the write
 ///   lock if moka holds it. A listed key that moka no longer holds is harmless: listings
 ///   skip it and prune it.
 /// - A removal (`remove`, an `update` that removes) invalidates in moka and then
@@ -305,7 +306,11 @@ impl MemoryCache {
             if slot.generation == generation && slot.budget == budget {
                 slot.value.store(value.clone());
                 slot.retimed.store(true, Ordering::Release);
-                if self.moka.get(key).is_some_and(|held| Arc::ptr_eq(&held, &slot)) {
+                if self
+                    .moka
+                    .get(key)
+                    .is_some_and(|held| Arc::ptr_eq(&held, &slot))
+                {
                     // Held before and after, so listed (every key moka holds is).
                     return;
                 }
