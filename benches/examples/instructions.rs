@@ -10,7 +10,8 @@
 //!
 //! Operations: `manager_get`, `raw_moka_get`, `raw_moka_sync_get`, `raw_memory_cache_get`,
 //! `raw_memory_cache_get_direct`, `manager_set`, `raw_moka_insert`, `raw_moka_sync_insert`,
-//! `manager_clear_100`, `manager_subset_100`.
+//! `manager_clear_100`, `manager_subset_100`, `all_keys_100` (the cache's own listing of
+//! 101 keys).
 //!
 //! `instructions scaling ROUNDS` instead times exact hits (wall time, not for callgrind)
 //! from 1 and from 2 threads sharing one cache, each thread on its own current-thread
@@ -50,6 +51,7 @@ fn main() {
         "manager_set" | "raw_moka_insert" => Workload::new(Op::Set, SMALL_SIZE),
         "manager_clear_100" => Workload::new(Op::Clear, 100),
         "manager_subset_100" => Workload::new(Op::Subset, 100),
+        "all_keys_100" => Workload::new(Op::AllKeys, 100),
         _ => Workload::new(Op::ExactHit, SMALL_SIZE),
     };
     let p = rt
@@ -68,7 +70,7 @@ fn main() {
         raw.insert(key.to_key(), value).await;
         for i in 0..n {
             match op {
-                "manager_get" | "manager_set" | "manager_subset_100" => {
+                "manager_get" | "manager_set" | "manager_subset_100" | "all_keys_100" => {
                     p.run_once(i).await.expect("op")
                 }
                 "manager_clear_100" => {

@@ -134,6 +134,11 @@ impl Default for MemoryCache {
 /// moka's bound on the bytes held stays true without a new insert. A slot is only read
 /// through moka, so a value swapped into a slot moka just dropped (evicted, expired) is
 /// never seen; the write then inserts anew.
+///
+/// Moka learns the new time to live from that read at once (a `get` after it obeys it);
+/// its timer wheel is told with the read's log entry, which moka may drop when reads
+/// outrun its housekeeping. An entry whose timer is then missing is still never returned
+/// once expired, and leaves when the capacity needs its room (LRU) or its key is written.
 struct Slot {
     /// The cache's generation when the slot was made (see `MemoryCache::generation`).
     generation: u64,
@@ -686,6 +691,68 @@ mod tests {
         cache.set("live", value(i64::MAX / 2000)).await.unwrap();
         assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["live"]);
         assert_eq!(index_len(&cache), 1);
+    }
+
+    /// The slot moka holds for `key`.
+    fn slot(cache: &MemoryCache, key: &str) -> Arc<Slot> {
+        cache.moka.get(key).expect("moka holds the key")
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_in_place_moves_moka_s_expiry_both_ways() {
+        // As above: a value of `soon` is dropped by moka 1 s after it is written.
+        let soon = NOW_MS / 1000 + 10;
+        let clock = Arc::new(ManualClock::new((soon + 1) * 1000 - 1_000));
+        let cache = MemoryCache::builder().clock(clock).build();
+        let later = i64::MAX / 2000;
+        // Written to expire soon, then overwritten (in place: the same slot) to live on.
+        cache.set("kept", value(soon)).await.unwrap();
+        cache.set("dropped", value(later)).await.unwrap();
+        let (kept, dropped) = (slot(&cache, "kept"), slot(&cache, "dropped"));
+        cache.set("kept", value(later)).await.unwrap();
+        cache.set("dropped", value(soon)).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&kept, &slot(&cache, "kept")),
+            "overwritten in place"
+        );
+        assert!(Arc::ptr_eq(&dropped, &slot(&cache, "dropped")));
+        tokio::time::sleep(Duration::from_millis(1_300)).await;
+        cache.run_pending_tasks().await;
+        assert_eq!(cache.get("kept").await.unwrap(), Some(value(later)));
+        assert_eq!(cache.get("dropped").await.unwrap(), None);
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["kept"]);
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_that_weighs_more_gets_a_new_slot_and_its_weight() {
+        let cache = MemoryCache::new();
+        let sized = |n: usize| {
+            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
+            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), i64::MAX / 2000))
+        };
+        cache.set("k", sized(1_000)).await.unwrap();
+        let first = slot(&cache, "k");
+        let weight = |cache: &MemoryCache| {
+            cache.moka.run_pending_tasks();
+            cache.moka.weighted_size()
+        };
+        let before = weight(&cache);
+        assert_eq!(before, u64::from(first.budget));
+        // A token one byte longer most often fits the slot; 1 KB more never does.
+        cache.set("k", sized(2_000)).await.unwrap();
+        let second = slot(&cache, "k");
+        assert!(!Arc::ptr_eq(&first, &second), "a new slot");
+        assert!(second.budget >= first.budget + 1_000 - 64);
+        assert_eq!(
+            weight(&cache),
+            u64::from(second.budget),
+            "moka charges the new weight"
+        );
+        assert_eq!(cache.get("k").await.unwrap(), Some(sized(2_000)));
+        // Back to the first size: a new slot again, charged less.
+        cache.set("k", sized(1_000)).await.unwrap();
+        assert_eq!(weight(&cache), before);
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["k"]);
     }
 
     #[tokio::test]

@@ -313,9 +313,17 @@ async fn the_index_stays_true_under_concurrent_set_and_remove() {
         for t in tasks {
             t.await.unwrap();
         }
-        let listed = listed(&cache).await;
-        assert_eq!(listed, live(&cache, &keys).await, "round {round}");
-        nonempty_rounds += usize::from(!listed.is_empty());
+        let mut shown = listed(&cache).await;
+        if shown != live(&cache, &keys).await {
+            // A `get` may start moka's housekeeping, which can evict for size (the cache
+            // is small, and entries that expired within the last second still count) a
+            // key just listed. Once it has run, they must agree: a stored key that is not
+            // listed stays so.
+            cache.run_pending_tasks().await;
+            shown = listed(&cache).await;
+            assert_eq!(shown, live(&cache, &keys).await, "round {round}");
+        }
+        nonempty_rounds += usize::from(!shown.is_empty());
     }
     cache.run_pending_tasks().await;
     assert_eq!(cache.entry_count().await, listed(&cache).await.len() as u64);
