@@ -231,7 +231,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         };
 
     let floor = if locations.iter().any(|l| matches!(l, CacheLocation::Memory)) {
-        bar.set_message("moka alone (the floor under the memory backend)");
+        bar.set_message("moka alone (the memory backend's baselines)");
         let batch = (cfg.iterations / 10).max(1);
         Some(moka_floor(batch, cfg.max_time).await?)
     } else {
@@ -474,7 +474,7 @@ fn floor_text(f: &MokaFloor, baseline: Option<&Baseline>) -> String {
             })
     };
     format!(
-        "insert {}{}, get {}{}: the floor under the memory backend's set and exact_hit",
+        "insert {}{}, get {}{}: raw moka doing the memory backend's set and exact_hit (their baselines)",
         fmt_ns(f.insert_ns),
         auth0(Op::Set),
         fmt_ns(f.get_ns),

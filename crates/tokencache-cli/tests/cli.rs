@@ -80,7 +80,7 @@ fn bench_json_has_every_workload_with_positive_numbers() {
         assert!(r["iterations"].as_u64().unwrap() >= 5, "{r}");
         assert!(r["auth0_ns"].is_null(), "no baseline was asked for: {r}");
     }
-    // Moka alone, timed in the same run: the floor under the memory backend.
+    // Moka alone, timed in the same run: the memory backend's baselines.
     for field in ["insert_ns", "get_ns"] {
         let v = report["moka_floor"][field].as_f64().unwrap_or(-1.0);
         assert!(

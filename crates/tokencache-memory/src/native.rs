@@ -693,9 +693,14 @@ mod tests {
         assert_eq!(index_len(&cache), 1);
     }
 
-    /// The slot moka holds for `key`.
+    /// The slot moka holds for `key`, found without a moka read (which could apply a
+    /// pending retime itself).
     fn slot(cache: &MemoryCache, key: &str) -> Arc<Slot> {
-        cache.moka.get(key).expect("moka holds the key")
+        cache
+            .moka
+            .iter()
+            .find_map(|(k, slot)| (k.as_str() == key).then_some(slot))
+            .expect("moka holds the key")
     }
 
     #[tokio::test]
@@ -711,12 +716,18 @@ mod tests {
         let (kept, dropped) = (slot(&cache, "kept"), slot(&cache, "dropped"));
         cache.set("kept", value(later)).await.unwrap();
         cache.set("dropped", value(soon)).await.unwrap();
-        assert!(
-            Arc::ptr_eq(&kept, &slot(&cache, "kept")),
-            "overwritten in place"
-        );
-        assert!(Arc::ptr_eq(&dropped, &slot(&cache, "dropped")));
+        for (key, before) in [("kept", &kept), ("dropped", &dropped)] {
+            let now = slot(&cache, key);
+            assert!(Arc::ptr_eq(before, &now), "{key}: overwritten in place");
+            assert!(
+                !now.retimed.load(Ordering::Acquire),
+                "{key}: retimed by the write"
+            );
+        }
         tokio::time::sleep(Duration::from_millis(1_300)).await;
+        // `contains_key` reads no slot, so what it sees is what the writes set.
+        assert!(cache.moka.contains_key("kept"));
+        assert!(!cache.moka.contains_key("dropped"));
         cache.run_pending_tasks().await;
         assert_eq!(cache.get("kept").await.unwrap(), Some(value(later)));
         assert_eq!(cache.get("dropped").await.unwrap(), None);
