@@ -150,14 +150,6 @@ impl MemoryCacheBuilder {
     }
 }
 
-/// The error of a write larger than the whole capacity.
-fn too_large(weight: u64, capacity: u64) -> tokencache_core::Error {
-    tracing::debug!(weight, capacity, "entry larger than the memory cache");
-    tokencache_core::Error::quota_exceeded(format!(
-        "an entry of about {weight} bytes does not fit in a memory cache of {capacity} bytes"
-    ))
-}
-
 /// The examples of this crate's README.md, compiled and run as doctests (native targets:
 /// the example runs on tokio).
 #[cfg(all(doctest, not(target_arch = "wasm32")))]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokencache_core::{Cacheable, Clock, Error, Result, Retention};
 
-use crate::weight::weigh;
+use crate::weight::weigh_within;
 
 struct Slot {
     value: Cacheable,
@@ -74,10 +74,7 @@ impl MapStore {
     }
 
     pub(crate) fn set(&mut self, key: &str, value: Cacheable) -> Result<()> {
-        let weight = weigh(key, &value);
-        if weight > self.capacity {
-            return Err(crate::too_large(weight, self.capacity));
-        }
+        let weight = weigh_within(key, &value, self.capacity)?;
         let old = self.entries.get(key).map_or(0, |s| s.weight);
         let over = (self.total - old + weight).saturating_sub(self.capacity);
         if over > 0 {
@@ -173,6 +170,8 @@ mod tests {
     use std::time::Duration;
 
     use tokencache_core::{CacheEntry, EntryBody, ErrorKind, ManualClock, WrappedCacheEntry};
+
+    use crate::weight::weigh;
 
     use super::*;
 

@@ -14,7 +14,7 @@ use tokencache_core::{
     Retention, UpdateFn, Updated,
 };
 
-use crate::weight::weigh;
+use crate::weight::weigh_within;
 use crate::MemoryCacheBuilder;
 
 /// An in-memory [`Cache`]: a moka cache of [`Cacheable`] values with an ordered index of
@@ -323,10 +323,10 @@ impl MemoryCache {
         }
         self.moka
             .insert(key.to_owned(), Slot::new(generation, budget, value));
-        // An overwrite of a listed key (the common `set`) leaves the index as it is, with
-        // no look at moka (were moka to drop the key at once, listings would skip it and
-        // prune it). A new key is listed if moka holds it, looked at under the write lock
-        // (a value that expired before it was written is never listed).
+        // A key already listed (an overwrite that could not reuse its slot) stays as it
+        // is, with no look at moka (were moka to drop the key at once, listings would skip
+        // it and prune it). A new key is listed if moka holds it, looked at under the
+        // write lock (a value that expired before it was written is never listed).
         let listed = self
             .index
             .read()
@@ -547,10 +547,7 @@ impl Cache for MemoryCache {
     }
 
     async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
-        let weight = weigh(key, &value);
-        if weight > self.capacity {
-            return Err(crate::too_large(weight, self.capacity));
-        }
+        let weight = weigh_within(key, &value, self.capacity)?;
         // Under the key's write lock, like `update`, so that a blind write never lands
         // between the read and the write of an update.
         let _write = self.write_lock(key).lock().await;
@@ -622,10 +619,7 @@ impl Cache for MemoryCache {
         f(current.as_ref()).apply(current, |value| {
             match value {
                 Some(value) => {
-                    let weight = weigh(key, value);
-                    if weight > self.capacity {
-                        return Err(crate::too_large(weight, self.capacity));
-                    }
+                    let weight = weigh_within(key, value, self.capacity)?;
                     self.write(key, value.clone(), weight);
                 }
                 None => {
@@ -652,6 +646,8 @@ impl Cache for MemoryCache {
 mod tests {
     use super::*;
     use tokencache_core::{CacheEntry, EntryBody, ManualClock, Update, WrappedCacheEntry};
+
+    use crate::weight::weigh;
 
     const NOW_MS: i64 = 1_700_000_000_000;
 

@@ -5,7 +5,7 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tokencache_core::{Cacheable, DecodedToken, EntryBody};
+use tokencache_core::{Cacheable, DecodedToken, EntryBody, Error, Result};
 
 /// Bookkeeping per stored entry beyond the key and the value: moka's entry record,
 /// access-order and timer-wheel nodes, its hash-table slot, and the node of the ordered key
@@ -24,6 +24,19 @@ const BTREE_NODE_SLOTS: usize = 11;
 pub(crate) fn weigh(key: &str, value: &Cacheable) -> u64 {
     let key_bytes = 2 * (key.len() + size_of::<String>());
     (key_bytes + size_of::<Cacheable>() + value_heap(value)) as u64 + ENTRY_OVERHEAD
+}
+
+/// What `value` at `key` weighs ([`weigh`]), or `QuotaExceeded` when that is more than
+/// the whole `capacity`: the check of every write, native and wasm32.
+pub(crate) fn weigh_within(key: &str, value: &Cacheable, capacity: u64) -> Result<u64> {
+    let weight = weigh(key, value);
+    if weight > capacity {
+        tracing::debug!(weight, capacity, "entry larger than the memory cache");
+        return Err(Error::quota_exceeded(format!(
+            "an entry of about {weight} bytes does not fit in a memory cache of {capacity} bytes"
+        )));
+    }
+    Ok(weight)
 }
 
 /// The heap bytes a value owns, outside the value itself.
