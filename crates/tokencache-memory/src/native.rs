@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, TryLockError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use moka::notification::RemovalCause;
 use moka::policy::{EvictionPolicy, Expiry};
 use tokencache_core::{
     async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, KeyFilter, RefreshLock, Result,
@@ -38,45 +39,59 @@ use crate::MemoryCacheBuilder;
 /// # }).unwrap();
 /// ```
 ///
+/// # Reads
+///
+/// Moka is the engine: it holds every entry, bounds the bytes held (by each entry's
+/// weight), and drops entries when they expire or when the capacity needs their room
+/// (LRU). A `get` does not go through moka, though: it looks the key up in a lock-free
+/// map of the slots moka holds (see `Slots`), checks the value's deadline itself, and
+/// reports the read to moka's LRU order once per `TOUCH_EVERY_MS` at most. Moka's own
+/// read logs every read in one shared queue, so exact hits from two threads ran no
+/// faster than from one; these reads write no shared memory.
+///
 /// # The key index
 ///
 /// Keys are listed from a `BTreeSet` beside moka, so `keys_with_prefix` walks one range of
-/// it. The index is kept consistent with moka without holding any lock across an `.await`:
+/// it. Below, the cache *holds* a key when a `get` of it returns a value at that moment
+/// (the read path has a slot for it, of the current generation, not expired). The index
+/// is kept consistent without holding any lock across an `.await`:
 ///
-/// - A write (`set`, or an `update` that puts a value) that overwrites a key moka holds
-///   swaps the value into moka's slot for it (see `Slot`): the key stays as it is, listed.
-///   Any other write inserts in moka and then lists the key: a look under the index's
-///   *read* lock finds it already listed (nothing to do), else it is added under the write
-///   lock if moka holds it. A listed key that moka no longer holds is harmless: listings
-///   skip it and prune it.
-/// - A removal (`remove`, an `update` that removes) invalidates in moka and then
-///   *unlists* the key: the key is taken out of the index only if moka does not hold
-///   it, looked at under the index's write lock (a first look under the read lock skips
-///   the write lock when the index already agrees). A removal that took the key out
-///   without looking could race a `set`: `remove` invalidates in moka, a `set` inserts in
-///   moka and in the index, then the `remove` takes the key out of the index, and a
+/// - A write (`set`, or an `update` that puts a value) that overwrites a key the read
+///   path has a slot for swaps the value into that slot (see `Slot`) and the key stays
+///   as it is, listed. Any other write puts a new slot on the read path and in moka and
+///   then lists the key: a look under the index's *read* lock finds it already listed
+///   (nothing to do), else it is added under the write lock if the cache holds it. A
+///   listed key that the cache no longer holds is harmless: listings skip it and prune it.
+/// - A removal (`remove`, an `update` that removes) takes the key off the read path and
+///   out of moka and then *unlists* it: the key is taken out of the index only if the
+///   cache does not hold it, looked at under the index's write lock (a first look under
+///   the read lock skips the write lock when the index already agrees). A removal that
+///   took the key out without looking could race a write (say a `remove_many`, which
+///   takes each key's write stripe in turn, and a `set`): the removal empties the key, a
+///   `set` writes it and lists it, then the removal takes it out of the index, and a
 ///   stored key is never listed again (the concurrency test in `tests/behaviour.rs`
-///   catches that variant). With the look, a `set` whose insert comes before it keeps
-///   the key listed, and one whose insert comes after it lists the key once the write
-///   lock is let go. So every key moka holds is listed.
-/// - `remove_many` of every indexed key empties moka and the index together: the cache
-///   moves to its next generation (older values are dead for `get`) and moka's
-///   `invalidate_all` drops them, holding every write stripe and the index's write lock,
-///   so no write of any key is under way (see `MemoryCache::remove_everything`).
-/// - Moka's own removals (expiry, eviction for size) are not reported to the index (an
-///   eviction listener would make moka take a per-key lock and build a notification on
-///   every write, the costliest part of a `set`). Their keys are pruned lazily: a listing
-///   takes out the keys it finds moka no longer holds, [`MemoryCache::run_pending_tasks`]
-///   prunes the whole index, and every `SWEEP_EVERY`-th write of a key that was not
-///   listed sweeps the next `SWEEP_BATCH` keys of the index (round robin). Only such a
-///   write can grow the index, and each pays for a look at two keys, so every key is
-///   looked at again before the index has grown by half: dead keys cannot pile up (the
-///   index stays within about twice the most keys ever live at once). An overwrite of a
-///   listed key, the common `set`, sweeps nothing. A pruned key is taken out under the
-///   write lock only if moka still does not hold it then.
-/// - Listings also skip index keys that moka no longer holds (`contains_key` respects
-///   expiry that moka has not processed yet), so a listed key is one whose `get` returns a
-///   value at that moment.
+///   catches that variant). With the look, a write that comes before it keeps the key
+///   listed, and one that comes after it lists the key once the write lock is let go.
+///   So every key the cache holds is listed.
+/// - `remove_many` of every indexed key empties moka, the read path and the index
+///   together: the cache moves to its next generation (older values are dead for `get`)
+///   and moka's `invalidate_all` drops them, holding every write stripe and the index's
+///   write lock, so no write of any key is under way (see
+///   `MemoryCache::remove_everything`).
+/// - Moka's own removals (expiry, eviction for size) take the slot off the read path
+///   through moka's eviction listener, but are not reported to the index (the listener
+///   runs inside moka's housekeeping, which must not wait for the index's lock). Their
+///   keys are pruned lazily: a listing takes out the keys the cache no longer holds,
+///   [`MemoryCache::run_pending_tasks`] prunes the whole index, and every
+///   `SWEEP_EVERY`-th write of a key that was not listed sweeps the next `SWEEP_BATCH`
+///   keys of the index (round robin). Only such a write can grow the index, and each
+///   pays for a look at two keys, so every key is looked at again before the index has
+///   grown by half: dead keys cannot pile up (the index stays within about twice the most
+///   keys ever live at once). An overwrite of a listed key, the common `set`, sweeps
+///   nothing. A pruned key is taken out under the write lock only if the cache still
+///   does not hold it then.
+/// - Listings skip index keys that the cache does not hold, so a listed key is one whose
+///   `get` returns a value at that moment.
 pub struct MemoryCache {
     /// Moka's sync cache, called directly from the async methods: a read is one call
     /// with no future of moka's to poll (a future-cache read costs about a fifth more
@@ -87,14 +102,22 @@ pub struct MemoryCache {
     /// Hashed with foldhash (seeded at random per cache) rather than SipHash: a key is
     /// hashed on every call, and SipHash takes a fifth of a read's instructions for it.
     /// Keys are made of the application's client ids, audiences and scopes.
-    moka: moka::sync::Cache<String, Arc<Slot>, foldhash::fast::RandomState>,
+    moka: moka::sync::Cache<Key, Arc<Slot>, foldhash::fast::RandomState>,
+    /// The read path: the slot moka holds for each key, in a map whose reads write no
+    /// shared memory (see [`Slots`]).
+    slots: Arc<Slots>,
+    /// What a value's deadline is counted by (see [`MemoryCache::stored`]).
+    clock: Arc<dyn Clock>,
+    retention: Retention,
+    /// The origin of [`Slot::touched`].
+    epoch: Instant,
     /// The generation of the values a `get` returns: a one-step clear moves to the next
     /// (see `MemoryCache::remove_everything`), and moka's copies of older values are
     /// dead from then on, even one that moka's `invalidate_all` let through.
     generation: AtomicU64,
-    index: RwLock<BTreeSet<String>>,
+    index: RwLock<BTreeSet<Key>>,
     /// The last key the previous sweep looked at (`None`: start from the first).
-    sweep_from: Mutex<Option<String>>,
+    sweep_from: Mutex<Option<Key>>,
     /// Writes of keys that were not listed so far; every `SWEEP_EVERY`-th sweeps.
     new_keys: AtomicU64,
     capacity: u64,
@@ -131,9 +154,10 @@ impl Default for MemoryCache {
 /// overwrites a key already held (a token refreshed), so `MemoryCache::write` swaps the
 /// new value into the slot moka already holds instead, when the slot is of the current
 /// generation and the value weighs as much, rounded to [`WEIGHT_STEP`] (see `budget`):
-/// moka's bound on the bytes held stays true without a new insert. A slot is only read
-/// through moka, so a value swapped into a slot moka just dropped (evicted, expired) is
-/// never seen; the write then inserts anew.
+/// moka's bound on the bytes held stays true without a new insert. The write then reads
+/// the key through moka, which tells whether moka still held the slot: if it dropped it
+/// meanwhile (evicted, expired), the write inserts anew. A `get` that saw the value in the
+/// dropped slot meanwhile saw the value just written, before its deadline.
 ///
 /// Moka learns the new time to live from that read at once (a `get` after it obeys it);
 /// its timer wheel is told with the read's log entry, which moka may drop when reads
@@ -145,25 +169,84 @@ struct Slot {
     /// The weight moka charges for the slot: the first value's, rounded up. A value
     /// swapped in weighs as much, rounded the same way.
     budget: u32,
-    /// The value. A read loads it without writing to shared memory (`ArcSwap`'s
-    /// thread-local debts), so reads of a hot key from several threads contend no more
-    /// than moka's own get.
-    value: ArcSwap<Cacheable>,
+    /// The value and its deadline. A read loads it without writing to shared memory
+    /// (`ArcSwap`'s thread-local debts).
+    value: ArcSwap<Stored>,
     /// Set by an overwrite in place: moka's expiry of the entry must be worked out
     /// again from the new value, at its next read (see [`TokenExpiry`]).
     retimed: AtomicBool,
+    /// When a read last told moka of the entry (see [`TOUCH_EVERY_MS`]), in milliseconds
+    /// since the cache's `epoch`.
+    touched: AtomicU64,
 }
 
 impl Slot {
-    fn new(generation: u64, budget: u32, value: Arc<Cacheable>) -> Arc<Slot> {
+    fn new(generation: u64, budget: u32, value: Arc<Stored>, touched: u64) -> Arc<Slot> {
         Arc::new(Slot {
             generation,
             budget,
             value: ArcSwap::new(value),
             retimed: AtomicBool::new(false),
+            touched: AtomicU64::new(touched),
         })
     }
 }
+
+/// A value as a slot holds it: with the instant it may no longer be returned.
+struct Stored {
+    value: Cacheable,
+    /// [`Retention::time_to_live`] from the write, by the cache's clock; `None`: no
+    /// deadline. Moka's expiry of the entry is set from it too (see [`TokenExpiry`]).
+    expires: Option<Instant>,
+}
+
+impl Stored {
+    fn expired(&self, now: Instant) -> bool {
+        self.expires.is_some_and(|e| now >= e)
+    }
+}
+
+/// The read path of the cache: key → the slot moka holds for it (papaya's map, whose
+/// reads take no lock and write to no shared memory, so exact hits from several threads
+/// scale; moka's `get` logs every read in one shared queue and bumps shared counts).
+///
+/// It follows moka: a write puts the new slot here before it inserts it in moka, a
+/// removal takes it out before it invalidates in moka, and moka's own removals (expiry,
+/// eviction for size, the drops after `invalidate_all`) take it out through moka's
+/// eviction listener, only if it still holds that very slot. A slot moka dropped and
+/// whose removal is not yet through is harmless: it holds a value that was written and
+/// has not expired (a read checks the deadline itself), and moka's byte bound counts it
+/// until then.
+///
+/// Reads do not go through moka, so moka's LRU order hears of them in samples: a read
+/// that finds the slot's last report older than [`TOUCH_EVERY_MS`] reads the key through
+/// moka once more.
+type Slots = papaya::HashMap<Key, Arc<Slot>, foldhash::fast::RandomState>;
+
+/// A key as the cache holds it: one allocation shared by moka, the read path and the
+/// index.
+type Key = Arc<str>;
+
+/// What `MemoryCache::look` gives: the read path pinned, at one moment.
+struct Look<'a> {
+    slots:
+        papaya::HashMapRef<'a, Key, Arc<Slot>, foldhash::fast::RandomState, papaya::LocalGuard<'a>>,
+    generation: u64,
+    now: Instant,
+}
+
+impl Look<'_> {
+    /// Whether a `get` of `key` returns a value (the same checks, without the clone).
+    fn live(&self, key: &str) -> bool {
+        self.slots.get(key).is_some_and(|slot| {
+            slot.generation == self.generation && !slot.value.load().expired(self.now)
+        })
+    }
+}
+
+/// Reads tell moka of an entry at most once this often (milliseconds): its LRU order is
+/// that precise, which is plenty for eviction for size.
+const TOUCH_EVERY_MS: u64 = 100;
 
 /// The weights moka charges are multiples of this many bytes (see [`Slot`]): a token
 /// refreshed to one a few bytes longer still fits its slot.
@@ -175,38 +258,38 @@ fn budget(weight: u64) -> u32 {
     u32::try_from(weight.next_multiple_of(WEIGHT_STEP)).unwrap_or(u32::MAX)
 }
 
-/// Moka's per-entry expiry: the time to live [`Retention::time_to_live`] gives the value
-/// by the configured clock, fixed when it is written, and again when a value is swapped
-/// into its slot: the overwrite marks the slot `retimed` and reads it through moka, whose
+/// Moka's per-entry expiry: the deadline the slot's value was stored with (see
+/// [`Stored::expires`]), set when it is written, and again when a value is swapped into
+/// its slot: the overwrite marks the slot `retimed` and reads it through moka, whose
 /// `expire_after_read` then sets the new time to live (other reads leave it as it is).
-struct TokenExpiry {
-    clock: Arc<dyn Clock>,
-    retention: Retention,
-}
+struct TokenExpiry;
 
 impl TokenExpiry {
-    fn time_to_live(&self, value: &Cacheable) -> Option<Duration> {
-        self.retention.time_to_live(value, self.clock.now_ms())
+    fn time_to_live(slot: &Slot, now: Instant) -> Option<Duration> {
+        slot.value
+            .load()
+            .expires
+            .map(|e| e.saturating_duration_since(now))
     }
 }
 
-impl Expiry<String, Arc<Slot>> for TokenExpiry {
-    fn expire_after_create(&self, _: &String, slot: &Arc<Slot>, _: Instant) -> Option<Duration> {
-        self.time_to_live(&slot.value.load())
+impl Expiry<Key, Arc<Slot>> for TokenExpiry {
+    fn expire_after_create(&self, _: &Key, slot: &Arc<Slot>, now: Instant) -> Option<Duration> {
+        Self::time_to_live(slot, now)
     }
 
     fn expire_after_read(
         &self,
-        _: &String,
+        _: &Key,
         slot: &Arc<Slot>,
-        _: Instant,
+        now: Instant,
         duration_until_expiry: Option<Duration>,
         _: Instant,
     ) -> Option<Duration> {
         // The flag is set after the value is swapped in (release), and taken here with
         // acquire: the value loaded below is the new one, or newer.
         if slot.retimed.load(Ordering::Relaxed) && slot.retimed.swap(false, Ordering::AcqRel) {
-            self.time_to_live(&slot.value.load())
+            Self::time_to_live(slot, now)
         } else {
             duration_until_expiry
         }
@@ -214,20 +297,17 @@ impl Expiry<String, Arc<Slot>> for TokenExpiry {
 
     fn expire_after_update(
         &self,
-        _: &String,
+        _: &Key,
         slot: &Arc<Slot>,
-        _: Instant,
+        now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        self.time_to_live(&slot.value.load())
+        Self::time_to_live(slot, now)
     }
 }
 
 /// The keys of `index` that start with `prefix`, in order: one range.
-fn keys_under<'a>(
-    index: &'a BTreeSet<String>,
-    prefix: &'a str,
-) -> impl Iterator<Item = &'a String> {
+fn keys_under<'a>(index: &'a BTreeSet<Key>, prefix: &'a str) -> impl Iterator<Item = &'a Key> {
     index
         .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
         .take_while(move |k| k.starts_with(prefix))
@@ -235,16 +315,14 @@ fn keys_under<'a>(
 
 /// Whether every key of `index` is among `keys`: one merge walk when `keys` is sorted
 /// (a listing is), binary searches otherwise.
-fn covers(keys: &[String], index: &BTreeSet<String>) -> bool {
+fn covers(keys: &[String], index: &BTreeSet<Key>) -> bool {
     if keys.is_sorted() {
         let mut keys = keys.iter();
-        return index.iter().all(|k| keys.any(|w| w == k));
+        return index.iter().all(|k| keys.any(|w| w.as_str() == &**k));
     }
     let mut wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
     wanted.sort_unstable();
-    index
-        .iter()
-        .all(|k| wanted.binary_search(&k.as_str()).is_ok())
+    index.iter().all(|k| wanted.binary_search(&&**k).is_ok())
 }
 
 /// Every this many writes of keys that were not listed, the index is swept for keys moka
@@ -256,19 +334,32 @@ pub(crate) const SWEEP_BATCH: usize = 64;
 impl MemoryCache {
     pub(crate) fn from_builder(b: MemoryCacheBuilder) -> Self {
         let leases = Arc::new(InProcessLock::with_clock(b.clock.clone()));
+        let slots: Arc<Slots> = Arc::new(
+            papaya::HashMap::builder()
+                .hasher(foldhash::fast::RandomState::default())
+                .build(),
+        );
+        let follower = slots.clone();
         let moka = moka::sync::Cache::builder()
             .max_capacity(b.max_capacity_bytes)
             // Plain LRU: a value just written is always admitted (TinyLFU may refuse a new
             // key while the cache is full, and a token just set would read as a miss).
             .eviction_policy(EvictionPolicy::lru())
-            .weigher(|_: &String, slot: &Arc<Slot>| slot.budget)
-            .expire_after(TokenExpiry {
-                clock: b.clock,
-                retention: b.refresh_token_retention,
+            .weigher(|_: &Key, slot: &Arc<Slot>| slot.budget)
+            .expire_after(TokenExpiry)
+            // Moka's own removals take the slot off the read path (see [`Slots`]).
+            .eviction_listener(move |key: Arc<Key>, slot: Arc<Slot>, _: RemovalCause| {
+                let _ = follower
+                    .pin()
+                    .remove_if(&**key, |_, held| Arc::ptr_eq(held, &slot));
             })
             .build_with_hasher(foldhash::fast::RandomState::default());
         MemoryCache {
             moka,
+            slots,
+            clock: b.clock,
+            retention: b.refresh_token_retention,
+            epoch: Instant::now(),
             generation: AtomicU64::new(0),
             index: RwLock::default(),
             sweep_from: Mutex::default(),
@@ -288,11 +379,53 @@ impl MemoryCache {
         &self.write_locks[(hash % WRITE_LOCK_STRIPES as u64) as usize]
     }
 
-    /// The value of `key` if moka holds one of the current generation.
+    /// The value of `key` if the read path holds one of the current generation that has
+    /// not expired. Tells moka of the read when the slot's last report is old enough
+    /// (see [`Slots`]).
     fn read(&self, key: &str) -> Option<Cacheable> {
-        let slot = self.moka.get(key)?;
-        (slot.generation == self.generation.load(Ordering::Acquire))
-            .then(|| Cacheable::clone(&slot.value.load()))
+        let slots = self.slots.pin();
+        let slot = slots.get(key)?;
+        if slot.generation != self.generation.load(Ordering::Acquire) {
+            return None;
+        }
+        let now = Instant::now();
+        let value = {
+            let stored = slot.value.load();
+            if stored.expired(now) {
+                return None;
+            }
+            stored.value.clone()
+        };
+        let at = self.millis_since_epoch(now);
+        if at.saturating_sub(slot.touched.load(Ordering::Relaxed)) >= TOUCH_EVERY_MS {
+            slot.touched.store(at, Ordering::Relaxed);
+            drop(self.moka.get(key));
+        }
+        Some(value)
+    }
+
+    /// A look at the read path: [`Look::live`] tells whether a `get` of a key returns a
+    /// value at that moment.
+    fn look(&self) -> Look<'_> {
+        Look {
+            slots: self.slots.pin(),
+            generation: self.generation.load(Ordering::Acquire),
+            now: Instant::now(),
+        }
+    }
+
+    fn millis_since_epoch(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// `value` with its deadline: [`Retention::time_to_live`] by the cache's clock, from
+    /// `now`.
+    fn stored(&self, value: Cacheable, now: Instant) -> Arc<Stored> {
+        let expires = self
+            .retention
+            .time_to_live(&value, self.clock.now_ms())
+            .and_then(|ttl| now.checked_add(ttl));
+        Arc::new(Stored { value, expires })
     }
 
     /// Writes `value` (which weighs `weight`) in the current generation, and lists `key`;
@@ -306,23 +439,30 @@ impl MemoryCache {
     fn write(&self, key: &str, value: Cacheable, weight: u64) {
         let generation = self.generation.load(Ordering::Acquire);
         let budget = budget(weight);
-        let value = Arc::new(value);
-        if let Some(slot) = self.moka.get(key) {
-            if slot.generation == generation && slot.budget == budget {
-                slot.value.store(value.clone());
-                slot.retimed.store(true, Ordering::Release);
-                if self
-                    .moka
-                    .get(key)
-                    .is_some_and(|held| Arc::ptr_eq(&held, &slot))
-                {
-                    // Held before and after, so listed (every key moka holds is).
-                    return;
+        let now = Instant::now();
+        let value = self.stored(value, now);
+        {
+            let slots = self.slots.pin();
+            if let Some(slot) = slots.get(key) {
+                if slot.generation == generation && slot.budget == budget {
+                    slot.value.store(value.clone());
+                    slot.retimed.store(true, Ordering::Release);
+                    if self
+                        .moka
+                        .get(key)
+                        .is_some_and(|held| Arc::ptr_eq(&held, slot))
+                    {
+                        // Held before and after, so listed (every key moka holds is).
+                        return;
+                    }
                 }
             }
         }
-        self.moka
-            .insert(key.to_owned(), Slot::new(generation, budget, value));
+        let slot = Slot::new(generation, budget, value, self.millis_since_epoch(now));
+        let key = Key::from(key);
+        // On the read path first: moka's listener takes out only the slot it dropped.
+        self.slots.pin().insert(key.clone(), slot.clone());
+        self.moka.insert(key.clone(), slot);
         // A key already listed (an overwrite that could not reuse its slot) stays as it
         // is, with no look at moka (were moka to drop the key at once, listings would skip
         // it and prune it). A new key is listed if moka holds it, looked at under the
@@ -331,17 +471,24 @@ impl MemoryCache {
             .index
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(key);
+            .contains(&key);
         if !listed {
             let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-            if self.moka.contains_key(key) {
-                index.insert(key.to_owned());
+            if self.look().live(&key) {
+                index.insert(key);
             }
             drop(index);
             if self.new_keys.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
                 self.sweep(SWEEP_BATCH);
             }
         }
+    }
+
+    /// Removes `key`: off the read path, then out of moka. The caller holds the key's
+    /// write stripe, and unlists the key after.
+    fn take_out(&self, key: &str) {
+        self.slots.pin().remove(key);
+        self.moka.invalidate(key);
     }
 
     /// After a removal of `key` from moka: takes it out of the index if moka does not
@@ -354,7 +501,7 @@ impl MemoryCache {
             .contains(key);
         if listed {
             let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-            if !self.moka.contains_key(key) {
+            if !self.look().live(key) {
                 index.remove(key);
             }
         }
@@ -362,14 +509,15 @@ impl MemoryCache {
 
     /// Takes out of the index those of `candidates` that moka does not hold, deciding
     /// under the write lock.
-    fn prune(&self, candidates: Vec<String>) {
+    fn prune(&self, candidates: Vec<Key>) {
         if candidates.is_empty() {
             return;
         }
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let look = self.look();
         for key in candidates {
-            if !self.moka.contains_key(key.as_str()) {
-                index.remove(key.as_str());
+            if !look.live(&key) {
+                index.remove(&key);
             }
         }
     }
@@ -383,10 +531,10 @@ impl MemoryCache {
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return,
         };
-        let dead: Vec<String> = {
+        let dead: Vec<Key> = {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             let start = from.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-            let looked: Vec<&String> = index
+            let looked: Vec<&Key> = index
                 .range::<str, _>((start, Bound::Unbounded))
                 .take(batch)
                 .collect();
@@ -395,9 +543,10 @@ impl MemoryCache {
             } else {
                 looked.last().map(|k| (*k).clone())
             };
+            let look = self.look();
             looked
                 .into_iter()
-                .filter(|k| !self.moka.contains_key(k.as_str()))
+                .filter(|k| !look.live(k))
                 .cloned()
                 .collect()
         };
@@ -412,9 +561,10 @@ impl MemoryCache {
         let mut out = Vec::new();
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            let look = self.look();
             for k in keys_under(&index, prefix) {
-                if self.moka.contains_key(k.as_str()) {
-                    out.push(k.clone());
+                if look.live(k) {
+                    out.push(String::from(&**k));
                 } else {
                     dead.push(k.clone());
                 }
@@ -471,8 +621,9 @@ impl MemoryCache {
     /// Empties moka and the index in one step (see `MemoryCache::remove_everything`), and
     /// returns the keys that were listed, to drop once the locks are let go. The caller
     /// holds every write stripe and the index's write lock (`index`).
-    fn forget_everything(&self, index: &mut BTreeSet<String>) -> BTreeSet<String> {
+    fn forget_everything(&self, index: &mut BTreeSet<Key>) -> BTreeSet<Key> {
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.slots.pin().clear();
         self.moka.invalidate_all();
         std::mem::take(index)
     }
@@ -491,13 +642,13 @@ impl MemoryCache {
         let unlisted = if selected == index.len() {
             self.forget_everything(&mut index)
         } else {
-            let chosen: Vec<String> = keys_under(&index, prefix)
+            let chosen: Vec<Key> = keys_under(&index, prefix)
                 .filter(|k| matches(k))
                 .cloned()
                 .collect();
             for key in &chosen {
-                self.moka.invalidate(key.as_str());
-                index.remove(key.as_str());
+                self.take_out(key);
+                index.remove(key);
             }
             chosen.into_iter().collect()
         };
@@ -519,10 +670,8 @@ impl MemoryCache {
     pub async fn entry_count(&self) -> u64 {
         self.run_pending_tasks().await;
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index
-            .iter()
-            .filter(|k| self.moka.contains_key(k.as_str()))
-            .count() as u64
+        let look = self.look();
+        index.iter().filter(|k| look.live(k)).count() as u64
     }
 
     /// The estimated bytes held (the sum of the entries' weights, as moka bounds them),
@@ -557,24 +706,27 @@ impl Cache for MemoryCache {
 
     async fn remove(&self, key: &str) -> Result<()> {
         let _write = self.write_lock(key).lock().await;
-        self.moka.invalidate(key);
+        self.take_out(key);
         self.unlist(key);
         Ok(())
     }
 
     /// When `keys` are all the keys the cache holds, empties it at once (see
-    /// `MemoryCache::remove_everything`). Otherwise invalidates every key in moka, then
-    /// unlists them all under one write lock of the index (instead of one lock per key).
+    /// `MemoryCache::remove_everything`). Otherwise removes them one by one, each under its
+    /// write stripe, then unlists them all under one write lock of the index (instead of
+    /// one lock per key).
     async fn remove_many(&self, keys: &[String]) -> Result<()> {
         if self.remove_everything(keys).await {
             return Ok(());
         }
         for key in keys {
-            self.moka.invalidate(key.as_str());
+            let _write = self.write_lock(key).lock().await;
+            self.take_out(key);
         }
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let look = self.look();
         for key in keys {
-            if !self.moka.contains_key(key.as_str()) {
+            if !look.live(key.as_str()) {
                 index.remove(key.as_str());
             }
         }
@@ -623,7 +775,7 @@ impl Cache for MemoryCache {
                     self.write(key, value.clone(), weight);
                 }
                 None => {
-                    self.moka.invalidate(key);
+                    self.take_out(key);
                     self.unlist(key);
                 }
             }
@@ -695,7 +847,7 @@ mod tests {
         cache
             .moka
             .iter()
-            .find_map(|(k, slot)| (k.as_str() == key).then_some(slot))
+            .find_map(|(k, slot)| (&**k == key).then_some(slot))
             .expect("moka holds the key")
     }
 
@@ -805,13 +957,15 @@ mod tests {
         cache.set("k", value(i64::MAX / 2000)).await.unwrap();
         assert!(cache.remove_everything(&["k".to_owned()]).await);
         // What a value written in the very tick of moka's `invalidate_all` leaves: moka
-        // still holds it, in the generation before the clear.
+        // (and the read path) still hold it, in the generation before the clear.
         let old = Slot::new(
             cache.generation.load(Ordering::Acquire) - 1,
             budget(weigh("k", &value(i64::MAX / 2000))),
-            Arc::new(value(i64::MAX / 2000)),
+            cache.stored(value(i64::MAX / 2000), Instant::now()),
+            0,
         );
-        cache.moka.insert("k".to_owned(), old);
+        cache.slots.pin().insert(Key::from("k"), old.clone());
+        cache.moka.insert(Key::from("k"), old);
         assert!(cache.moka.contains_key("k"), "moka holds the survivor");
         assert_eq!(cache.get("k").await.unwrap(), None);
         assert_eq!(
@@ -888,6 +1042,114 @@ mod tests {
         cache.set("q::a::x", value(i64::MAX / 2000)).await.unwrap();
         assert_eq!(remaining(&cache), ["q::a::x"]);
         assert!(cache.get("q::a::x").await.unwrap().is_some());
+    }
+
+    /// The keys on the read path, and whether each slot is the one moka holds.
+    fn read_path(cache: &MemoryCache) -> Vec<(String, bool)> {
+        cache.moka.run_pending_tasks();
+        let slots = cache.slots.pin();
+        let mut keys: Vec<(String, bool)> = slots
+            .iter()
+            .map(|(k, slot)| {
+                let held = cache
+                    .moka
+                    .iter()
+                    .any(|(m, held)| *m == *k && Arc::ptr_eq(&held, slot));
+                (k.to_string(), held)
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn the_read_path_follows_moka_s_evictions_and_expiry() {
+        let sized = |n: usize, expires_at: i64| {
+            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
+            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), expires_at))
+        };
+        let later = i64::MAX / 2000;
+        let one = budget(weigh("k000", &sized(1_000, later)));
+        let cache = MemoryCache::builder()
+            .max_capacity_bytes(10 * u64::from(one))
+            .build();
+        for i in 0..200 {
+            cache
+                .set(&format!("k{i:03}"), sized(1_000, later))
+                .await
+                .unwrap();
+        }
+        // Moka evicted for size: what it dropped left the read path too, and every slot
+        // left there is the one moka holds.
+        let left = read_path(&cache);
+        assert!(left.len() <= 10, "{} slots for 10 entries", left.len());
+        assert!(left.iter().all(|(_, held)| *held), "{left:?}");
+        assert_eq!(left.len() as u64, cache.moka.entry_count());
+        let listed = cache.all_keys().await.unwrap().unwrap();
+        let on_path: Vec<String> = left.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(listed, on_path);
+
+        // Moka's expiry empties it as well (a value of `soon` lives 300 ms here).
+        let soon = NOW_MS / 1000 + 10;
+        let clock = Arc::new(ManualClock::new((soon + 1) * 1000 - 300));
+        let cache = MemoryCache::builder().clock(clock).build();
+        for i in 0..20 {
+            cache
+                .set(&format!("s{i:02}"), sized(10, soon))
+                .await
+                .unwrap();
+        }
+        cache.set("stays", sized(10, later)).await.unwrap();
+        assert_eq!(read_path(&cache).len(), 21);
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(read_path(&cache), [("stays".to_owned(), true)]);
+        // Removals take the slot off the read path at once.
+        cache.remove("stays").await.unwrap();
+        assert!(cache.slots.pin().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_past_the_deadline_misses_before_moka_drops_the_entry() {
+        // A value of `soon` expires 200 ms after it is written.
+        let soon = NOW_MS / 1000 + 10;
+        let clock = Arc::new(ManualClock::new((soon + 1) * 1000 - 200));
+        let cache = MemoryCache::builder().clock(clock).build();
+        cache.set("k", value(soon)).await.unwrap();
+        assert!(cache.get("k").await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Still on the read path (nothing ran moka's housekeeping or its listener), and
+        // not returned, listed or counted.
+        assert!(cache.slots.pin().contains_key("k"));
+        assert_eq!(cache.get("k").await.unwrap(), None);
+        assert_eq!(cache.listed(""), Vec::<String>::new());
+        assert_eq!(cache.entry_count().await, 0);
+    }
+
+    #[tokio::test]
+    async fn reads_reach_moka_s_lru_order() {
+        let e = |n: usize| {
+            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
+            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), i64::MAX / 2000))
+        };
+        let one = budget(weigh("a", &e(1_000)));
+        let cache = MemoryCache::builder()
+            .max_capacity_bytes(2 * u64::from(one))
+            .build();
+        cache.set("a", e(1_000)).await.unwrap();
+        cache.set("b", e(1_000)).await.unwrap();
+        cache.moka.run_pending_tasks();
+        // `a` is the least recently used for moka until a read reports it, which the
+        // first read after `TOUCH_EVERY_MS` does.
+        tokio::time::sleep(Duration::from_millis(TOUCH_EVERY_MS + 20)).await;
+        assert!(cache.get("a").await.unwrap().is_some());
+        cache.moka.run_pending_tasks();
+        cache.set("c", e(1_000)).await.unwrap();
+        cache.run_pending_tasks().await;
+        assert_eq!(
+            cache.listed(""),
+            ["a", "c"],
+            "b was the least recently used"
+        );
     }
 
     #[tokio::test]
