@@ -2,11 +2,12 @@
 //! auth0-spa-js's default in-memory cache.
 //!
 //! - On native targets it is a [moka](https://docs.rs/moka) cache (its sync cache, called
-//!   directly: no moka future per call); on `wasm32`,
-//!   where moka panics in the browser, the same type sits on a small map of its own, so a
-//!   Rust single-page app gets the same cache.
-//! - Values are kept as [`Cacheable`](tokencache_core::Cacheable)s: a read clones an
-//!   `Arc`, with no JSON on read or write.
+//!   directly: no moka future per call), read through a lock-free map of moka's entries
+//!   ([papaya](https://docs.rs/papaya)), so exact hits from several threads scale; on
+//!   `wasm32`, where moka panics in the browser, the same type sits on a small map of its
+//!   own, so a Rust single-page app gets the same cache.
+//! - Values are kept as [`Cacheable`](tokencache_core::Cacheable)s: a read clones the
+//!   value, with no JSON on read or write.
 //! - It lists its keys ([`Cache::lists_keys`](tokencache_core::Cache::lists_keys) is
 //!   `true`) from an ordered index, so a lookup by prefix touches only the keys with that
 //!   prefix, whatever else is stored.
