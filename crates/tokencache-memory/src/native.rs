@@ -623,7 +623,6 @@ impl MemoryCache {
     /// holds every write stripe and the index's write lock (`index`).
     fn forget_everything(&self, index: &mut BTreeSet<Key>) -> BTreeSet<Key> {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.slots.pin().clear();
         self.moka.invalidate_all();
         std::mem::take(index)
     }
@@ -937,6 +936,10 @@ mod tests {
         );
         assert_eq!(cache.entry_count().await, 0);
         assert_eq!(cache.weighted_size().await, 0, "moka dropped the values");
+        assert!(
+            cache.slots.pin().is_empty(),
+            "and took them off the read path"
+        );
         // Written after the clear: stored, listed, counted.
         cache.set("k3", value(i64::MAX / 2000)).await.unwrap();
         cache.set("new", value(i64::MAX / 2000)).await.unwrap();
