@@ -1112,6 +1112,74 @@ mod tests {
         assert!(cache.slots.pin().is_empty());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_read_path_stays_moka_s_under_concurrent_writes() {
+        // Tasks race sets (in place and of new weights), removals, gets, `remove_many`
+        // and one-step clears on a few keys of a cache small enough to evict for size.
+        // After each round, once moka's housekeeping ran, every slot on the read path is
+        // the one moka holds, and moka holds nothing the read path misses.
+        let cache = Arc::new(MemoryCache::builder().max_capacity_bytes(8 * 1024).build());
+        let keys: Arc<Vec<String>> = Arc::new((0..6).map(|i| format!("k{i}")).collect());
+        let sized = |n: usize| {
+            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
+            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), i64::MAX / 2000))
+        };
+        for round in 0..100u64 {
+            let mut tasks = Vec::new();
+            for t in 0..4u64 {
+                let (cache, keys) = (cache.clone(), keys.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut seed = (round << 8 | t) + 1;
+                    for _ in 0..40 {
+                        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        let r = seed >> 33;
+                        let k = &keys[(r % keys.len() as u64) as usize];
+                        match (r >> 8) % 8 {
+                            0 => cache.remove(k).await.unwrap(),
+                            1 => cache.remove_many(&keys[..2]).await.unwrap(),
+                            2 if r % 7 == 0 => cache.remove_many(&keys).await.unwrap(),
+                            3 | 4 => cache.set(k, sized(500)).await.unwrap(),
+                            5 => cache
+                                .set(k, sized(500 + (r % 3) as usize * 400))
+                                .await
+                                .unwrap(),
+                            _ => drop(cache.get(k).await.unwrap()),
+                        }
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let path = read_path(&cache);
+            assert!(
+                path.iter().all(|(_, held)| *held),
+                "round {round}: {path:?}"
+            );
+            let generation = cache.generation.load(Ordering::Acquire);
+            let live_in_moka = cache
+                .moka
+                .iter()
+                .filter(|(_, slot)| slot.generation == generation)
+                .count();
+            let live_on_path = cache
+                .slots
+                .pin()
+                .values()
+                .filter(|slot| slot.generation == generation)
+                .count();
+            assert_eq!(live_on_path, live_in_moka, "round {round}");
+            let listed = cache.listed("");
+            let mut got = Vec::new();
+            for k in keys.iter() {
+                if cache.get(k).await.unwrap().is_some() {
+                    got.push(k.clone());
+                }
+            }
+            assert_eq!(listed, got, "round {round}");
+        }
+    }
+
     #[tokio::test]
     async fn a_read_past_the_deadline_misses_before_moka_drops_the_entry() {
         // A value of `soon` expires 200 ms after it is written.
