@@ -93,9 +93,10 @@ use crate::MemoryCacheBuilder;
 /// - Listings skip index keys that the cache does not hold, so a listed key is one whose
 ///   `get` returns a value at that moment.
 pub struct MemoryCache {
-    /// Moka's sync cache, called directly from the async methods: a read is one call
-    /// with no future of moka's to poll (a future-cache read costs about a fifth more
-    /// instructions). Its calls take only moka's short internal locks; a write pauses
+    /// Moka's sync cache, called directly from the async methods: each call is one call
+    /// with no future of moka's to poll (a future-cache call costs about a fifth more
+    /// instructions). Reads go through it only to report to its LRU order (see
+    /// [`Slots`]). Its calls take only moka's short internal locks; a write pauses
     /// (50 µs steps) only while moka's write log is full, i.e. when writes outrun its
     /// housekeeping, where the future cache would yield instead.
     ///
@@ -183,6 +184,17 @@ struct Slot {
 }
 
 impl Slot {
+    /// The value, if a `get` may return it: the slot is of the cache's current
+    /// `generation` and the value has not expired at `now`. The one check of `get`,
+    /// listings and the index.
+    fn live(&self, generation: u64, now: Instant) -> Option<arc_swap::Guard<Arc<Stored>>> {
+        if self.generation != generation {
+            return None;
+        }
+        let stored = self.value.load();
+        (!stored.expired(now)).then_some(stored)
+    }
+
     fn new(generation: u64, budget: u32, value: Arc<Stored>, touched: u64) -> Arc<Slot> {
         Arc::new(Slot {
             generation,
@@ -240,9 +252,9 @@ struct Look<'a> {
 impl Look<'_> {
     /// Whether a `get` of `key` returns a value (the same checks, without the clone).
     fn live(&self, key: &str) -> bool {
-        self.slots.get(key).is_some_and(|slot| {
-            slot.generation == self.generation && !slot.value.load().expired(self.now)
-        })
+        self.slots
+            .get(key)
+            .is_some_and(|slot| slot.live(self.generation, self.now).is_some())
     }
 }
 
@@ -387,17 +399,11 @@ impl MemoryCache {
     fn read(&self, key: &str) -> Option<Cacheable> {
         let slots = self.slots.pin();
         let slot = slots.get(key)?;
-        if slot.generation != self.generation.load(Ordering::Acquire) {
-            return None;
-        }
         let now = Instant::now();
-        let value = {
-            let stored = slot.value.load();
-            if stored.expired(now) {
-                return None;
-            }
-            stored.value.clone()
-        };
+        let value = slot
+            .live(self.generation.load(Ordering::Acquire), now)?
+            .value
+            .clone();
         let at = self.millis_since_epoch(now);
         if at.saturating_sub(slot.touched.load(Ordering::Relaxed)) >= TOUCH_EVERY_MS {
             slot.touched.store(at, Ordering::Relaxed);
@@ -454,7 +460,7 @@ impl MemoryCache {
                         .get(key)
                         .is_some_and(|held| Arc::ptr_eq(&held, slot))
                     {
-                        // Held before and after, so listed (every key moka holds is).
+                        // Held before and after, so listed (every key the cache holds is).
                         return;
                     }
                 }
@@ -466,9 +472,10 @@ impl MemoryCache {
         self.slots.pin().insert(key.clone(), slot.clone());
         self.moka.insert(key.clone(), slot);
         // A key already listed (an overwrite that could not reuse its slot) stays as it
-        // is, with no look at moka (were moka to drop the key at once, listings would skip
-        // it and prune it). A new key is listed if moka holds it, looked at under the
-        // write lock (a value that expired before it was written is never listed).
+        // is, with no look at the read path (were moka to drop the key at once, listings
+        // would skip it and prune it). A new key is listed if the cache holds it, looked at
+        // under the write lock (a value that expired before it was written is never
+        // listed).
         let listed = self
             .index
             .read()
@@ -493,8 +500,8 @@ impl MemoryCache {
         self.moka.invalidate(key);
     }
 
-    /// After a removal of `key` from moka: takes it out of the index if moka does not
-    /// hold it, looked at under the index's write lock (see the type's docs).
+    /// After a removal of `key`: takes it out of the index if the cache does not hold it,
+    /// looked at under the index's write lock (see the type's docs).
     fn unlist(&self, key: &str) {
         let listed = self
             .index
@@ -509,23 +516,23 @@ impl MemoryCache {
         }
     }
 
-    /// Takes out of the index those of `candidates` that moka does not hold, deciding
-    /// under the write lock.
-    fn prune(&self, candidates: Vec<Key>) {
+    /// Takes out of the index those of `candidates` that the cache does not hold,
+    /// deciding under the write lock.
+    fn prune(&self, candidates: &[impl AsRef<str>]) {
         if candidates.is_empty() {
             return;
         }
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
         let look = self.look();
-        for key in candidates {
-            if !look.live(&key) {
-                index.remove(&key);
+        for key in candidates.iter().map(AsRef::as_ref) {
+            if !look.live(key) {
+                index.remove(key);
             }
         }
     }
 
     /// Looks at the next `batch` keys of the index (after the previous sweep's last,
-    /// starting over at the end) and prunes those moka dropped. Skipped while another
+    /// starting over at the end) and prunes those the cache dropped. Skipped while another
     /// thread sweeps.
     fn sweep(&self, batch: usize) {
         let mut from = match self.sweep_from.try_lock() {
@@ -553,11 +560,11 @@ impl MemoryCache {
                 .collect()
         };
         drop(from);
-        self.prune(dead);
+        self.prune(&dead);
     }
 
-    /// The keys that start with `prefix` and that moka holds, in order: one range of the
-    /// index. The keys moka no longer holds are pruned.
+    /// The keys that start with `prefix` and that the cache holds, in order: one range of
+    /// the index. The keys it no longer holds are pruned.
     fn listed(&self, prefix: &str) -> Vec<String> {
         let mut dead = Vec::new();
         let mut out = Vec::new();
@@ -572,7 +579,7 @@ impl MemoryCache {
                 }
             }
         }
-        self.prune(dead);
+        self.prune(&dead);
         out
     }
 
@@ -723,13 +730,7 @@ impl Cache for MemoryCache {
             let _write = self.write_lock(key);
             self.take_out(key);
         }
-        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        let look = self.look();
-        for key in keys {
-            if !look.live(key.as_str()) {
-                index.remove(key.as_str());
-            }
-        }
+        self.prune(keys);
         Ok(())
     }
 

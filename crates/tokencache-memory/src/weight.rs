@@ -8,21 +8,22 @@ use serde_json::{Map, Value};
 use tokencache_core::{Cacheable, DecodedToken, EntryBody, Error, Result};
 
 /// Bookkeeping per stored entry beyond the key and the value: moka's entry record,
-/// access-order and timer-wheel nodes, its hash-table slot, and the node of the ordered key
-/// index. Calibrated against the allocation-counting test in `tests/memory.rs`, which
+/// access-order and timer-wheel nodes and hash-table slot, the slot moka holds (with the
+/// value's cell), the read path's entry, and the node of the ordered key index. Calibrated against the allocation-counting test in `tests/memory.rs`, which
 /// measures about this much on top of the key and value bytes counted below.
 pub(crate) const ENTRY_OVERHEAD: u64 = 320;
 
 /// Slots in a leaf node of the `BTreeMap` behind `serde_json::Map`.
 const BTREE_NODE_SLOTS: usize = 11;
 
-/// The estimated heap bytes of one stored entry: the key twice (moka's copy and the
-/// ordered index's), the value's heap (see [`value_heap`]) and [`ENTRY_OVERHEAD`].
+/// The estimated heap bytes of one stored entry: the key once (one shared `Arc<str>`) and
+/// its three handles (moka's, the read path's and the ordered index's), the value's heap
+/// (see [`value_heap`]) and [`ENTRY_OVERHEAD`].
 ///
 /// It is an estimate, not a measurement: string capacities are exact, JSON maps (claims of a
 /// decoded ID token, unknown fields) are counted per slot of a `BTreeMap` node.
 pub(crate) fn weigh(key: &str, value: &Cacheable) -> u64 {
-    let key_bytes = 2 * (key.len() + size_of::<String>());
+    let key_bytes = key.len() + 2 * size_of::<usize>() + 3 * size_of::<Arc<str>>();
     (key_bytes + size_of::<Cacheable>() + value_heap(value)) as u64 + ENTRY_OVERHEAD
 }
 
@@ -118,6 +119,7 @@ mod tests {
         let big = weigh("k", &entry(true, 0));
         assert!(small > 1000 + ENTRY_OVERHEAD, "{small}");
         assert!(big >= small + 1000, "{big} vs {small}");
-        assert!(weigh("kkkk", &entry(false, 0)) == small + 6);
+        // The key's bytes count once: moka, the read path and the index share them.
+        assert!(weigh("kkkk", &entry(false, 0)) == small + 3);
     }
 }

@@ -315,10 +315,10 @@ async fn the_index_stays_true_under_concurrent_set_and_remove() {
         }
         let mut shown = listed(&cache).await;
         if shown != live(&cache, &keys).await {
-            // A `get` may start moka's housekeeping, which can evict for size (the cache
-            // is small, and entries that expired within the last second still count) a
-            // key just listed. Once it has run, they must agree: a stored key that is not
-            // listed stays so.
+            // Moka's housekeeping (started by a write, or by a read that reports to its
+            // LRU order) can evict for size (the cache is small, and entries that expired
+            // within the last second still count) a key just listed. Once it has run, they
+            // must agree: a stored key that is not listed stays so.
             cache.run_pending_tasks().await;
             shown = listed(&cache).await;
             assert_eq!(shown, live(&cache, &keys).await, "round {round}");
