@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use tokencache_core::{
-    async_trait, update_by_get_and_set, Cache, Cacheable, Clock, Fence, RankFn, Ranked,
+    async_trait, update_by_get_and_set, Cache, Cacheable, Clock, Fence, Keys, RankFn, Ranked,
     RefreshLock, Result, UpdateFn, Updated,
 };
 
@@ -88,11 +88,11 @@ impl Cache for MapCache {
         Ok(())
     }
 
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         Ok(Some(self.map().keys().cloned().collect()))
     }
 
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         let map = self.map();
         Ok(Some(
             map.range::<str, _>((
@@ -167,21 +167,21 @@ impl<C: Cache> Cache for Yielding<C> {
         r
     }
 
-    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+    async fn remove_many(&self, keys: &[Arc<str>]) -> Result<()> {
         yield_now().await;
         let r = self.0.remove_many(keys).await;
         yield_now().await;
         r
     }
 
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         yield_now().await;
         let r = self.0.all_keys().await;
         yield_now().await;
         r
     }
 
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         yield_now().await;
         let r = self.0.keys_with_prefix(prefix).await;
         yield_now().await;

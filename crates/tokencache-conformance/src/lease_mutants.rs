@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, Fence, Lease, RefreshLock, Result, TryAcquire, UpdateFn,
-    Updated,
+    async_trait, Cache, Cacheable, Clock, Fence, Keys, Lease, RefreshLock, Result, TryAcquire,
+    UpdateFn, Updated,
 };
 
 use crate::{checks, Capabilities, Fixture, Suite};
@@ -158,7 +158,7 @@ impl Cache for LockedMap {
         }
         Ok(())
     }
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         Ok(Some(guard(&self.map).keys().cloned().collect()))
     }
     fn lists_keys(&self) -> bool {

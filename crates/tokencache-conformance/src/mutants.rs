@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokencache_core::{Cache, Cacheable, Clock, Result};
+use tokencache_core::{Cache, Cacheable, Clock, Keys, Result};
 
 use crate::{checks, Capabilities, Fixture, MapCache, Suite, Yielding};
 
@@ -80,10 +80,10 @@ impl Cache for ClaimsAtomic {
     async fn remove(&self, key: &str) -> Result<()> {
         self.0.remove(key).await
     }
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         self.0.all_keys().await
     }
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         self.0.keys_with_prefix(prefix).await
     }
     fn lists_keys(&self) -> bool {

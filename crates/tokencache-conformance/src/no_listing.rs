@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Fence, RefreshLock, Result, UpdateFn, Updated,
+    async_trait, Cache, Cacheable, Fence, Keys, RefreshLock, Result, UpdateFn, Updated,
 };
 
 /// Wraps any [`Cache`] and hides its listing: [`Cache::all_keys`] and
@@ -41,15 +41,15 @@ impl<C: Cache> Cache for NoListing<C> {
         self.0.remove(key).await
     }
 
-    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+    async fn remove_many(&self, keys: &[Arc<str>]) -> Result<()> {
         self.0.remove_many(keys).await
     }
 
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         Ok(None)
     }
 
-    async fn keys_with_prefix(&self, _prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, _prefix: &str) -> Result<Option<Keys>> {
         Ok(None)
     }
 

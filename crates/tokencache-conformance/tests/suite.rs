@@ -11,7 +11,7 @@ use tokencache_conformance::{
     checks, default_cases, Capabilities, Fixture, MapCache, Mode, NoListing, Report, Subject,
     Suite, CUSTOM_PREFIX,
 };
-use tokencache_core::{async_trait, Cache, Cacheable, Clock, Result};
+use tokencache_core::{async_trait, Cache, Cacheable, Clock, Keys, Result};
 
 /// How a test cache misbehaves.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -70,10 +70,10 @@ impl Cache for TestCache {
         }
         self.map.remove(key).await
     }
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         self.map.all_keys().await
     }
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         let prefix = match self.fault {
             Fault::SloppyPrefix => &prefix[..prefix.len().saturating_sub(1)],
             _ => prefix,

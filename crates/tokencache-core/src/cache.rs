@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::keys::Keys;
 use crate::lock::RefreshLock;
 use crate::stored::Cacheable;
 
@@ -263,7 +264,7 @@ pub trait Cache: MaybeSendSync {
 
     /// Removes every key in `keys`. The default removes them one by one; stores that can
     /// remove many keys in one round trip or transaction override it (`clear` uses it).
-    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+    async fn remove_many(&self, keys: &[Arc<str>]) -> Result<()> {
         for key in keys {
             self.remove(key).await?;
         }
@@ -272,14 +273,17 @@ pub trait Cache: MaybeSendSync {
 
     /// Every key this cache holds, or `None` when it cannot list its keys (then the
     /// manager keeps a key manifest). Override together with [`Cache::lists_keys`].
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    ///
+    /// A [`Keys`] shares its strings: a cache may keep its listing and hand out clones of
+    /// it until its keys change.
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         Ok(None)
     }
 
     /// The keys that start with `prefix`. The default filters [`Cache::all_keys`];
     /// backends with an ordered index override it, so that a lookup touches the keys of
     /// one client and audience only.
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         Ok(self
             .all_keys()
             .await?
@@ -383,13 +387,13 @@ macro_rules! forward_cache {
             async fn remove(&self, key: &str) -> Result<()> {
                 (**self).remove(key).await
             }
-            async fn remove_many(&self, keys: &[String]) -> Result<()> {
+            async fn remove_many(&self, keys: &[Arc<str>]) -> Result<()> {
                 (**self).remove_many(keys).await
             }
-            async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+            async fn all_keys(&self) -> Result<Option<Keys>> {
                 (**self).all_keys().await
             }
-            async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+            async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
                 (**self).keys_with_prefix(prefix).await
             }
             async fn best_with_prefix(

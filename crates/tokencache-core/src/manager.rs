@@ -11,6 +11,7 @@ use crate::cache::{Cache, Update, Updated, ValueMeta};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{check_parts, join_parts, CacheKey, KeyRef, DEFAULT_PREFIX, SEPARATOR};
+use crate::keys::Keys;
 use crate::lock::{InProcessLock, RefreshLock};
 use crate::refresh::{Flights, RefreshPolicy};
 use crate::stored::{
@@ -425,7 +426,7 @@ impl CacheManager {
     // ---- listing and the manifest -------------------------------------------------
 
     /// The listed keys that start with `prefix` (which starts with this manager's prefix).
-    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Keys> {
         match &self.manifest_key {
             Some(_) => Ok(self
                 .manifest()
@@ -647,7 +648,7 @@ impl CacheManager {
                 return Ok(found);
             }
         }
-        let mut best: Option<((Rank, String), WrappedCacheEntry)> = None;
+        let mut best: Option<((Rank, Arc<str>), WrappedCacheEntry)> = None;
         let mut dead: Vec<String> = Vec::new();
         for stored in self.list(&query.listing_prefix).await? {
             let Some(scopes) = self.candidate(&query, key, &stored) else {
@@ -660,7 +661,7 @@ impl CacheManager {
                 (false, _) => 0,
                 (true, true) => 1,
                 (true, false) => {
-                    dead.push(stored);
+                    dead.push(stored.to_string());
                     continue;
                 }
             };
@@ -672,7 +673,7 @@ impl CacheManager {
         if !dead.is_empty() {
             self.remove_expired(&dead, expired).await?;
         }
-        Ok(best.map(|((_, k), e)| (k, e)))
+        Ok(best.map(|((_, k), e)| (k.to_string(), e)))
     }
 
     /// Steps 1 and 2 of `get` in one read, over a cache that answers
@@ -818,7 +819,7 @@ impl CacheManager {
         expired: &impl Fn(&WrappedCacheEntry) -> bool,
     ) -> Result<Option<Arc<EntryBody>>> {
         let listing_prefix = format!("{}{SEPARATOR}{}{SEPARATOR}", self.prefix, key.client_id);
-        let mut best: Option<((bool, usize, String), WrappedCacheEntry)> = None;
+        let mut best: Option<((bool, usize, Arc<str>), WrappedCacheEntry)> = None;
         for stored in self.list(&listing_prefix).await? {
             let Ok(k) = KeyRef::parse(&stored) else {
                 continue;
@@ -1046,12 +1047,16 @@ impl CacheManager {
                 return Ok(());
             }
         }
-        let mut keys = self.list(&listing_prefix).await?;
-        keys.retain(|k| of_client(k));
+        let keys: Vec<Arc<str>> = self
+            .list(&listing_prefix)
+            .await?
+            .into_iter()
+            .filter(|k| of_client(k))
+            .collect();
         self.store().remove_many(&keys).await?;
         // Exactly the lines of the removed keys: a line another manager added meanwhile
         // (for a key it wrote after the listing) stays.
-        let removed: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let removed: Vec<&str> = keys.iter().map(|k| &**k).collect();
         match (self.manifest_remove(&removed).await, &self.manifest_key) {
             // A manifest that does not decode or authenticate lists nothing: clearing
             // every client removes it too.
@@ -1110,19 +1115,19 @@ impl CacheManager {
             return Ok(Vec::new());
         }
         let listing_prefix = format!("{}{SEPARATOR}{client_id}{SEPARATOR}{audience}", self.prefix);
-        let mut keys = self.list(&listing_prefix).await?;
-        keys.retain(|k| {
-            KeyRef::parse(k).is_ok_and(|k| {
-                k.belongs_to(&self.prefix, client_id) && k.audience() == Some(audience)
+        let listed = self.list(&listing_prefix).await?;
+        let mut keys: Vec<&str> = listed
+            .iter()
+            .filter(|k| {
+                KeyRef::parse(k).is_ok_and(|k| {
+                    k.belongs_to(&self.prefix, client_id) && k.audience() == Some(audience)
+                })
             })
-        });
+            .collect();
         keys.sort_unstable();
         let mut tokens: Vec<String> = Vec::new();
         for key in keys {
-            if let Some(entry) = self
-                .listed_entry(&key, "refresh tokens by audience")
-                .await?
-            {
+            if let Some(entry) = self.listed_entry(key, "refresh tokens by audience").await? {
                 if let Some(rt) = entry.body.refresh_token() {
                     if !tokens.iter().any(|t| t == rt) {
                         tokens.push(rt.to_owned());

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use common::JsonMapCache;
 use tokencache_core::{
     async_trait, Cache, CacheEntry, CacheKey, CacheManager, Cacheable, Error, ErrorKind, Fence,
-    GetOptions, ManualClock, Result, UpdateFn, Updated,
+    GetOptions, Keys, ManualClock, Result, UpdateFn, Updated,
 };
 
 /// A map cache whose `tampered` keys fail authentication on every read.
@@ -59,7 +59,7 @@ impl Cache for Tamperable {
         self.tampered.lock().unwrap().remove(key);
         self.inner.remove(key).await
     }
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         self.inner.all_keys().await
     }
     fn lists_keys(&self) -> bool {

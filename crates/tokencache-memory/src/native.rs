@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use moka::notification::RemovalCause;
 use moka::policy::{EvictionPolicy, Expiry};
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, KeyFilter, RefreshLock, Result,
-    Retention, UpdateFn, Updated,
+    async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, KeyFilter, Keys, RefreshLock,
+    Result, Retention, UpdateFn, Updated,
 };
 
 use crate::weight::weigh_within;
@@ -33,7 +33,7 @@ use crate::MemoryCacheBuilder;
 /// assert_eq!(cache.get("@@auth0spajs@@::app::https://api::read").await?, Some(value));
 /// assert_eq!(
 ///     cache.keys_with_prefix("@@auth0spajs@@::app::").await?,
-///     Some(vec!["@@auth0spajs@@::app::https://api::read".to_owned()])
+///     Some(["@@auth0spajs@@::app::https://api::read"].into_iter().collect())
 /// );
 /// # Ok::<(), tokencache_core::Error>(())
 /// # }).unwrap();
@@ -117,6 +117,13 @@ pub struct MemoryCache {
     /// dead from then on, even one that moka's `invalidate_all` let through.
     generation: AtomicU64,
     index: RwLock<BTreeSet<Key>>,
+    /// Counts the changes of what a listing shows, other than by time passing: every
+    /// write, removal and clear, and moka's own removals (its eviction listener counts
+    /// them). Bumped after the change is made, so a listing taken at one count that the
+    /// count still equals shows every change made so far.
+    changes: Arc<AtomicU64>,
+    /// The last listing of every key (see [`Listing`]).
+    listing: ArcSwapOption<Listing>,
     /// The last key the previous sweep looked at (`None`: start from the first).
     sweep_from: Mutex<Option<Key>>,
     /// Writes of keys that were not listed so far; every `SWEEP_EVERY`-th sweeps.
@@ -252,9 +259,37 @@ struct Look<'a> {
 impl Look<'_> {
     /// Whether a `get` of `key` returns a value (the same checks, without the clone).
     fn live(&self, key: &str) -> bool {
-        self.slots
-            .get(key)
-            .is_some_and(|slot| slot.live(self.generation, self.now).is_some())
+        self.deadline(key).is_some()
+    }
+
+    /// The deadline of the value a `get` of `key` returns (`Some(None)`: none), or
+    /// `None` when it returns no value.
+    fn deadline(&self, key: &str) -> Option<Option<Instant>> {
+        let slot = self.slots.get(key)?;
+        Some(slot.live(self.generation, self.now)?.expires)
+    }
+}
+
+/// A listing of every key the cache holds, kept and handed out again (a clone of
+/// [`Keys`] copies no key) until the cache changes or one of its values expires: V8
+/// keeps the key list of an unchanged object much the same way.
+///
+/// It holds one more handle (16 bytes) to each key it lists, and keeps a key that was
+/// removed since alive until the next listing replaces it; a clear drops it at once.
+struct Listing {
+    /// Every key the cache held, in order.
+    keys: Keys,
+    /// [`MemoryCache::changes`] when the listing began.
+    changes: u64,
+    /// The earliest deadline of the listed values: the listing is stale from then on.
+    until: Option<Instant>,
+}
+
+impl Listing {
+    /// Whether the listing still shows what the cache holds, `changes` being the count
+    /// now.
+    fn current(&self, changes: u64, now: Instant) -> bool {
+        self.changes == changes && self.until.is_none_or(|until| now < until)
     }
 }
 
@@ -329,12 +364,12 @@ fn keys_under<'a>(index: &'a BTreeSet<Key>, prefix: &'a str) -> impl Iterator<It
 
 /// Whether every key of `index` is among `keys`: one merge walk when `keys` is sorted
 /// (a listing is), binary searches otherwise.
-fn covers(keys: &[String], index: &BTreeSet<Key>) -> bool {
+fn covers(keys: &[Key], index: &BTreeSet<Key>) -> bool {
     if keys.is_sorted() {
         let mut keys = keys.iter();
-        return index.iter().all(|k| keys.any(|w| w.as_str() == &**k));
+        return index.iter().all(|k| keys.any(|w| w == k));
     }
-    let mut wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut wanted: Vec<&str> = keys.iter().map(|k| &**k).collect();
     wanted.sort_unstable();
     index.iter().all(|k| wanted.binary_search(&&**k).is_ok())
 }
@@ -354,6 +389,8 @@ impl MemoryCache {
                 .build(),
         );
         let follower = slots.clone();
+        let changes = Arc::new(AtomicU64::new(0));
+        let counter = changes.clone();
         let moka = moka::sync::Cache::builder()
             .max_capacity(b.max_capacity_bytes)
             // Plain LRU: a value just written is always admitted (TinyLFU may refuse a new
@@ -366,6 +403,7 @@ impl MemoryCache {
                 let _ = follower
                     .pin()
                     .remove_if(&**key, |_, held| Arc::ptr_eq(held, &slot));
+                counter.fetch_add(1, Ordering::Release);
             })
             .build_with_hasher(foldhash::fast::RandomState::default());
         MemoryCache {
@@ -376,6 +414,8 @@ impl MemoryCache {
             epoch: Instant::now(),
             generation: AtomicU64::new(0),
             index: RwLock::default(),
+            changes,
+            listing: ArcSwapOption::empty(),
             sweep_from: Mutex::default(),
             new_keys: AtomicU64::new(0),
             capacity: b.max_capacity_bytes,
@@ -461,6 +501,7 @@ impl MemoryCache {
                         .is_some_and(|held| Arc::ptr_eq(&held, slot))
                     {
                         // Held before and after, so listed (every key the cache holds is).
+                        self.changed();
                         return;
                     }
                 }
@@ -487,10 +528,19 @@ impl MemoryCache {
                 index.insert(key);
             }
             drop(index);
+            self.changed();
             if self.new_keys.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
                 self.sweep(SWEEP_BATCH);
             }
+        } else {
+            self.changed();
         }
+    }
+
+    /// Counts a change of what a listing shows (see [`MemoryCache::changes`]), after it
+    /// is made.
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
     }
 
     /// Removes `key`: off the read path, then out of moka. The caller holds the key's
@@ -498,6 +548,7 @@ impl MemoryCache {
     fn take_out(&self, key: &str) {
         self.slots.pin().remove(key);
         self.moka.invalidate(key);
+        self.changed();
     }
 
     /// After a removal of `key`: takes it out of the index if the cache does not hold it,
@@ -563,24 +614,50 @@ impl MemoryCache {
         self.prune(&dead);
     }
 
-    /// The keys that start with `prefix` and that the cache holds, in order: one range of
-    /// the index. The keys it no longer holds are pruned.
-    fn listed(&self, prefix: &str) -> Vec<String> {
+    /// The keys that start with `prefix` and that the cache holds, in order. From the
+    /// kept [`Listing`] while it is current (a range of it found by binary search);
+    /// otherwise one range of the index, whose keys the cache no longer holds are pruned.
+    /// A listing of every key is kept for the next.
+    fn listed(&self, prefix: &str) -> Keys {
+        let changes = self.changes.load(Ordering::Acquire);
+        let now = Instant::now();
+        if let Some(listing) = &*self.listing.load() {
+            if listing.current(changes, now) {
+                let keys = &listing.keys;
+                let start = keys.partition_point(|k| **k < *prefix);
+                let end = start + keys[start..].partition_point(|k| k.starts_with(prefix));
+                return keys.slice(start..end);
+            }
+        }
         let mut dead = Vec::new();
         let mut out = Vec::new();
+        let mut until: Option<Instant> = None;
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
             let look = self.look();
             for k in keys_under(&index, prefix) {
-                if look.live(k) {
-                    out.push(String::from(&**k));
-                } else {
-                    dead.push(k.clone());
+                match look.deadline(k) {
+                    Some(deadline) => {
+                        out.push(k.clone());
+                        until = match (until, deadline) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                    }
+                    None => dead.push(k.clone()),
                 }
             }
         }
         self.prune(&dead);
-        out
+        let keys = Keys::from(out);
+        if prefix.is_empty() {
+            self.listing.store(Some(Arc::new(Listing {
+                keys: keys.clone(),
+                changes,
+                until,
+            })));
+        }
+        keys
     }
 
     /// Empties the cache in one step when every indexed key is among `keys` (the usual
@@ -597,7 +674,7 @@ impl MemoryCache {
     /// It runs under every write stripe, so no `set`, `remove` or `update` is under way
     /// (each reads the generation it writes with under its stripe), and under the
     /// index's write lock, so the index is emptied with moka.
-    async fn remove_everything(&self, keys: &[String]) -> bool {
+    async fn remove_everything(&self, keys: &[Key]) -> bool {
         let indexed = self
             .index
             .read()
@@ -632,6 +709,8 @@ impl MemoryCache {
     fn forget_everything(&self, index: &mut BTreeSet<Key>) -> BTreeSet<Key> {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.moka.invalidate_all();
+        self.changed();
+        self.listing.store(None);
         std::mem::take(index)
     }
 
@@ -722,7 +801,7 @@ impl Cache for MemoryCache {
     /// `MemoryCache::remove_everything`). Otherwise removes them one by one, each under its
     /// write stripe, then unlists them all under one write lock of the index (instead of
     /// one lock per key).
-    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+    async fn remove_many(&self, keys: &[Arc<str>]) -> Result<()> {
         if self.remove_everything(keys).await {
             return Ok(());
         }
@@ -748,11 +827,11 @@ impl Cache for MemoryCache {
         Ok(Some(self.remove_selected(prefix, matches).await))
     }
 
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         Ok(Some(self.listed("")))
     }
 
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         Ok(Some(self.listed(prefix)))
     }
 
@@ -918,7 +997,7 @@ mod tests {
     #[tokio::test]
     async fn removing_every_key_empties_the_cache_and_later_writes_stay() {
         let cache = MemoryCache::new();
-        let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        let keys: Vec<Key> = (0..10).map(|i| Key::from(format!("k{i}"))).collect();
         for k in &keys {
             cache.set(k, value(i64::MAX / 2000)).await.unwrap();
         }
@@ -949,10 +1028,10 @@ mod tests {
         assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["k3", "new"]);
         assert_eq!(cache.entry_count().await, 2);
         // Not every stored key: the one-by-one path, the rest stays.
-        assert!(!cache.remove_everything(&["k3".to_owned()]).await);
-        cache.remove_many(&["k3".to_owned()]).await.unwrap();
+        assert!(!cache.remove_everything(&["k3".into()]).await);
+        cache.remove_many(&["k3".into()]).await.unwrap();
         assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["new"]);
-        cache.remove_many(&["new".to_owned()]).await.unwrap();
+        cache.remove_many(&["new".into()]).await.unwrap();
         assert_eq!(cache.entry_count().await, 0);
     }
 
@@ -960,7 +1039,7 @@ mod tests {
     async fn a_value_of_an_older_generation_is_dead() {
         let cache = MemoryCache::new();
         cache.set("k", value(i64::MAX / 2000)).await.unwrap();
-        assert!(cache.remove_everything(&["k".to_owned()]).await);
+        assert!(cache.remove_everything(&["k".into()]).await);
         // What a value written in the very tick of moka's `invalidate_all` leaves: moka
         // (and the read path) still hold it, in the generation before the clear.
         let old = Slot::new(
@@ -998,7 +1077,7 @@ mod tests {
     #[tokio::test]
     async fn a_clear_right_after_a_write_always_removes_it() {
         let cache = MemoryCache::new();
-        let keys = ["a".to_owned(), "b".to_owned()];
+        let keys: [Key; 2] = ["a".into(), "b".into()];
         for round in 0..20_000 {
             for k in &keys {
                 cache.set(k, value(i64::MAX / 2000)).await.unwrap();
@@ -1120,7 +1199,7 @@ mod tests {
         // After each round, once moka's housekeeping ran, every slot on the read path is
         // the one moka holds, and moka holds nothing the read path misses.
         let cache = Arc::new(MemoryCache::builder().max_capacity_bytes(8 * 1024).build());
-        let keys: Arc<Vec<String>> = Arc::new((0..6).map(|i| format!("k{i}")).collect());
+        let keys: Arc<Vec<Key>> = Arc::new((0..6).map(|i| Key::from(format!("k{i}"))).collect());
         let sized = |n: usize| {
             let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
             Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), i64::MAX / 2000))
@@ -1228,7 +1307,7 @@ mod tests {
     #[tokio::test]
     async fn remove_many_takes_keys_out_of_moka_and_the_index() {
         let cache = MemoryCache::new();
-        let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        let keys: Vec<Key> = (0..10).map(|i| Key::from(format!("k{i}"))).collect();
         for k in &keys {
             cache.set(k, value(i64::MAX / 2000)).await.unwrap();
         }

@@ -6,7 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Fence, InProcessLock, RefreshLock, Result, UpdateFn, Updated,
+    async_trait, Cache, Cacheable, Fence, InProcessLock, Keys, RefreshLock, Result, UpdateFn,
+    Updated,
 };
 
 use crate::map::MapStore;
@@ -93,11 +94,11 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         Ok(Some(self.map.borrow().keys_with_prefix("")))
     }
 
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         Ok(Some(self.map.borrow().keys_with_prefix(prefix)))
     }
 

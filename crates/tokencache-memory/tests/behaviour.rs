@@ -34,7 +34,7 @@ fn cache_at(clock_ms: i64, retention: Retention) -> (MemoryCache, Arc<ManualCloc
 }
 
 async fn listed(cache: &MemoryCache) -> Vec<String> {
-    cache.all_keys().await.unwrap().unwrap()
+    cache.all_keys().await.unwrap().unwrap().to_strings()
 }
 
 /// The keys whose `get` returns a value, among `candidates`, sorted.

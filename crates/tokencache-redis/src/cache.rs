@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
 use tokencache_core::{
-    async_trait, decode_or_miss, Cache, Cacheable, Clock, Error, Fence, JsonCodec, RefreshLock,
-    Result, Retention, SystemClock, UpdateFn, Updated, ValueCodec,
+    async_trait, decode_or_miss, Cache, Cacheable, Clock, Error, Fence, JsonCodec, Keys,
+    RefreshLock, Result, Retention, SystemClock, UpdateFn, Updated, ValueCodec,
 };
 
 use crate::conn::{map_connect_error, ConnectOptions, Inner, Password, RedisConnection};
@@ -846,17 +846,17 @@ impl Cache for RedisCache {
 
     /// One script removes every key and its index member atomically (all keys of a
     /// namespace share one cluster slot).
-    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+    async fn remove_many(&self, keys: &[Arc<str>]) -> Result<()> {
         let done = self.remove_many_redis(keys).await;
         self.near_invalidate(keys);
         done
     }
 
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         self.list(b"-".to_vec(), b"+".to_vec()).await.map(Some)
     }
 
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         let (min, max) = lex_range(prefix);
         self.list(min, max).await.map(Some)
     }

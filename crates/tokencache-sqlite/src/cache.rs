@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, Fence, RankFn, Ranked, Result, Retention, SystemClock,
-    UpdateFn, Updated, ValueCodec,
+    async_trait, Cache, Cacheable, Clock, Fence, Keys, RankFn, Ranked, Result, Retention,
+    SystemClock, UpdateFn, Updated, ValueCodec,
 };
 
 use crate::batch::{WriteOp, WriteQueue};
@@ -193,21 +193,21 @@ impl Cache for SqliteCache {
             .await
     }
 
-    async fn remove_many(&self, keys: &[String]) -> Result<()> {
+    async fn remove_many(&self, keys: &[Arc<str>]) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
         self.write_queued(WriteOp::Remove(keys.to_vec())).await
     }
 
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         // Every key of the file: a long read, for the workers.
         self.inner.stats.worker_read();
         self.with_inner(|inner| inner.keys_with_prefix("").map(Some))
             .await
     }
 
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         if let Some(keys) = self.inner.keys_with_prefix_inline(prefix) {
             self.inner.stats.inline_read();
             return Ok(Some(keys));

@@ -195,7 +195,13 @@ async fn best_with_prefix_lists_every_key_with_its_metadata_and_reads_the_best()
         .await
         .unwrap()
         .expect("SQLite ranks");
-    let mut keys = f.cache.keys_with_prefix(&prefix).await.unwrap().unwrap();
+    let mut keys = f
+        .cache
+        .keys_with_prefix(&prefix)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_strings();
     keys.sort();
     let listed: Vec<String> = ranked.listed.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(listed, keys, "every key of the prefix, in key order");

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use js_sys::JsString;
 use tokencache_core::{
-    async_trait, decode_or_miss, Cache, Cacheable, Error, Fence, JsonCodec, RefreshLock, Result,
-    TextCodec, UpdateFn, Updated, ValueCodec, DEFAULT_PREFIX,
+    async_trait, decode_or_miss, Cache, Cacheable, Error, Fence, JsonCodec, Keys, RefreshLock,
+    Result, TextCodec, UpdateFn, Updated, ValueCodec, DEFAULT_PREFIX,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::Storage;
@@ -481,12 +481,12 @@ impl<K: StorageKind> Cache for StorageCache<K> {
         self.remove_now(key)
     }
 
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         self.listed_keys().map(Some)
     }
 
     /// Every storage key that starts with `prefix`, whatever the cache's own prefix.
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Option<Keys>> {
         Ok(Some(self.keys_starting_with(prefix)))
     }
 

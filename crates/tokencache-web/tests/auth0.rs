@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokencache_conformance::NoListing;
 use tokencache_core::{
     async_trait, Cache, CacheEntry, CacheKey, CacheManager, Cacheable, DecodedToken, GetOptions,
-    ManualClock, Result,
+    Keys, ManualClock, Result,
 };
 use tokencache_web::{JsTokenCache, LocalStorageCache};
 use wasm_bindgen::prelude::*;
@@ -123,7 +123,7 @@ impl Cache for MapCache {
         self.0.lock().unwrap().remove(key);
         Ok(())
     }
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         Ok(Some(self.0.lock().unwrap().keys().cloned().collect()))
     }
     fn lists_keys(&self) -> bool {

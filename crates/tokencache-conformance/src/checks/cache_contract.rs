@@ -1,8 +1,10 @@
 //! Checks of the raw [`Cache`] contract, without a manager.
 
+use std::sync::Arc;
+
 use serde_json::json;
 use tokencache_core::{
-    Cache, Cacheable, Clock, EntryBody, IdTokenEntry, KeyManifestEntry, WrappedCacheEntry,
+    Cache, Cacheable, Clock, EntryBody, IdTokenEntry, KeyManifestEntry, Keys, WrappedCacheEntry,
 };
 
 use crate::harness::{decoded, entry, key, Check, Subject};
@@ -138,7 +140,11 @@ pub async fn raw_remove_many_removes_exactly_those_keys(s: Subject) {
         round_trip(&t, &*cache, k, value, "write").await;
     }
     t.ok(cache.remove_many(&[]).await, "remove_many of nothing");
-    let gone = vec![keys[1].clone(), keys[3].clone(), key(&["never", "written"])];
+    let gone: Vec<Arc<str>> = vec![
+        keys[1].as_str().into(),
+        keys[3].as_str().into(),
+        key(&["never", "written"]).into(),
+    ];
     t.ok(cache.remove_many(&gone).await, "remove_many");
     for (i, k) in keys.iter().enumerate() {
         let present = t.ok(cache.get(k).await, "get").is_some();
@@ -167,7 +173,7 @@ pub async fn raw_listing_is_exact(s: Subject) {
         );
         return;
     }
-    t.eq(listed, Some(Vec::new()), "all_keys of a fresh cache");
+    t.eq(listed, Some(Keys::new()), "all_keys of a fresh cache");
     let keys = [
         key(&["c1", "a", "s"]),
         key(&["c1", "a", "s t"]),
@@ -186,7 +192,10 @@ pub async fn raw_listing_is_exact(s: Subject) {
     t.ok(cache.remove(&keys[1]).await, "remove");
     let mut want: Vec<String> = keys.iter().filter(|k| **k != keys[1]).cloned().collect();
     want.sort();
-    let mut got = t.ok(cache.all_keys().await, "all_keys").unwrap_or_default();
+    let mut got = t
+        .ok(cache.all_keys().await, "all_keys")
+        .unwrap_or_default()
+        .to_strings();
     got.sort();
     t.eq(got, want.clone(), "all_keys after 5 sets and 1 remove");
     let mut got = t
@@ -194,7 +203,8 @@ pub async fn raw_listing_is_exact(s: Subject) {
             cache.keys_with_prefix(&key(&["c1", ""])).await,
             "keys_with_prefix",
         )
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_strings();
     got.sort();
     let want_c1: Vec<String> = want
         .iter()
@@ -204,7 +214,8 @@ pub async fn raw_listing_is_exact(s: Subject) {
     t.eq(got, want_c1, "keys_with_prefix(\"@@auth0spajs@@::c1::\")");
     let mut got = t
         .ok(cache.keys_with_prefix("").await, "keys_with_prefix(\"\")")
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_strings();
     got.sort();
     t.eq(got, want, "keys_with_prefix(\"\") lists every key");
 }
@@ -262,7 +273,8 @@ pub async fn raw_prefix_listing_respects_boundaries(s: Subject) {
     ] {
         let mut got = t
             .ok(cache.keys_with_prefix(prefix).await, "keys_with_prefix")
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_strings();
         got.sort();
         let mut want: Vec<String> = keys
             .iter()
@@ -331,14 +343,18 @@ pub async fn raw_unicode_and_url_parts_round_trip(s: Subject) {
         written.push(k);
     }
     if cache.lists_keys() {
-        let mut got = t.ok(cache.all_keys().await, "all_keys").unwrap_or_default();
+        let mut got = t
+            .ok(cache.all_keys().await, "all_keys")
+            .unwrap_or_default()
+            .to_strings();
         got.sort();
         written.sort();
         t.eq(got, written, "all_keys lists the Unicode keys unchanged");
         let p = key(&["ç客户-🔑", ""]);
         let got = t
             .ok(cache.keys_with_prefix(&p).await, "keys_with_prefix")
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_strings();
         t.eq(
             got,
             vec![key(&[cases[0].0, cases[0].1, cases[0].2])],

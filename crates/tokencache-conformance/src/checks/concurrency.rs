@@ -236,7 +236,8 @@ pub async fn improvement_no_lost_updates_under_concurrency(s: Subject) {
                 cache.keys_with_prefix(&t.key_space()).await,
                 "keys_with_prefix",
             )
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_strings();
         listed.sort();
         t.eq(
             listed,

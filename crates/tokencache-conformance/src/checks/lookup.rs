@@ -336,6 +336,7 @@ async fn snapshot(
             "keys_with_prefix",
         )
         .unwrap_or_default()
+        .to_strings()
     } else {
         manifest_lines(t, m).await.unwrap_or_default()
     };

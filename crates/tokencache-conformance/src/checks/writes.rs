@@ -2,7 +2,7 @@
 //! maintenance and invalid keys.
 
 use serde_json::json;
-use tokencache_core::{CacheEntry, CacheManager, Cacheable, ErrorKind, GetOptions};
+use tokencache_core::{CacheEntry, CacheManager, Cacheable, ErrorKind, GetOptions, Keys};
 
 use crate::harness::{
     assert_manifest, decoded, entry, present, raw, set, stored, with_rt, Check, Subject,
@@ -51,7 +51,8 @@ pub async fn set_writes_auth0_spa_js_keys_and_json(s: Subject) {
                 cache.keys_with_prefix(&t.key_space()).await,
                 "keys_with_prefix",
             )
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_strings();
         keys.sort();
         t.eq(
             keys,
@@ -212,13 +213,14 @@ pub async fn clear_all_removes_every_key_and_the_manifest(s: Subject) {
                 "keys_with_prefix",
             )
             .unwrap_or_default();
-        t.eq(left, Vec::<String>::new(), "keys listed after clear(None)");
+        t.eq(left, Keys::new(), "keys listed after clear(None)");
         let left = t
             .ok(
                 cache.keys_with_prefix("other-prefix::").await,
                 "keys_with_prefix",
             )
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_strings();
         t.eq(
             left,
             vec![foreign.to_owned()],
@@ -402,7 +404,7 @@ pub async fn invalid_key_parts_are_rejected(s: Subject) {
                 cache.keys_with_prefix(&t.key_space()).await,
                 "keys_with_prefix",
             ),
-            Some(Vec::new()),
+            Some(Keys::new()),
             "nothing may be stored",
         );
     } else {

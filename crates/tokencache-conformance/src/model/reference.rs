@@ -468,7 +468,7 @@ impl Model {
                     .map_err(|e| format!("listing: {e}"))?
                     .ok_or("a listing cache returned no keys")?;
                 for k in listed {
-                    if let (k, Some(v)) = read(k).await? {
+                    if let (k, Some(v)) = read(k.to_string()).await? {
                         seen.insert(k, to_json(&v));
                     }
                 }

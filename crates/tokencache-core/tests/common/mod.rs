@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 use tokencache_core::{
-    async_trait, decode_or_miss, Cache, Cacheable, JsonCodec, Result, ValueCodec,
+    async_trait, decode_or_miss, Cache, Cacheable, JsonCodec, Keys, Result, ValueCodec,
 };
 
 /// A cache that keeps every value as a JSON string (as localStorage does), so the stored
@@ -101,7 +101,7 @@ impl Cache for JsonMapCache {
         Ok(())
     }
 
-    async fn all_keys(&self) -> Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> Result<Option<Keys>> {
         if !self.listing {
             return Ok(None);
         }
