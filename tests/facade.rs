@@ -125,8 +125,8 @@ async fn a_parsed_sqlite_location_opens_with_its_key_source() {
     drop(manager);
     let cache = location.open(Arc::new(SystemClock)).await.unwrap();
     assert_eq!(
-        cache.all_keys().await.unwrap(),
-        Some(vec!["@@auth0spajs@@::app::aud::openid".to_owned()])
+        cache.all_keys().await.unwrap().unwrap(),
+        ["@@auth0spajs@@::app::aud::openid"]
     );
     // Another key, or no encryption, does not read the values.
     let other = location

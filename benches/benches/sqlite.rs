@@ -280,13 +280,16 @@ impl Cache for Unranked {
     async fn remove(&self, key: &str) -> tokencache_core::Result<()> {
         self.0.remove(key).await
     }
-    async fn remove_many(&self, keys: &[String]) -> tokencache_core::Result<()> {
+    async fn remove_many(&self, keys: &[Arc<str>]) -> tokencache_core::Result<()> {
         self.0.remove_many(keys).await
     }
-    async fn all_keys(&self) -> tokencache_core::Result<Option<Vec<String>>> {
+    async fn all_keys(&self) -> tokencache_core::Result<Option<tokencache_core::Keys>> {
         self.0.all_keys().await
     }
-    async fn keys_with_prefix(&self, prefix: &str) -> tokencache_core::Result<Option<Vec<String>>> {
+    async fn keys_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> tokencache_core::Result<Option<tokencache_core::Keys>> {
         self.0.keys_with_prefix(prefix).await
     }
     fn lists_keys(&self) -> bool {

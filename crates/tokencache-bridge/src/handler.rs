@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserialize;
-use tokencache_core::{Cache, Cacheable, Error, ErrorKind, Result, DEFAULT_PREFIX, SEPARATOR};
+use tokencache_core::{
+    Cache, Cacheable, Error, ErrorKind, Keys, Result, DEFAULT_PREFIX, SEPARATOR,
+};
 
 use crate::protocol::{BridgeError, Op, Request, RequestId, Response, ResponseValue};
 
@@ -275,7 +277,7 @@ impl BridgeHandler {
             Op::AllKeys => self
                 .listed()
                 .await
-                .map(|keys| Some(ResponseValue::Keys(keys))),
+                .map(|keys| Some(ResponseValue::Keys(keys.to_strings()))),
             Op::Unknown => Err(Error::unsupported(
                 "unknown op: expected get, set, remove or allKeys",
             )),
@@ -359,7 +361,7 @@ impl BridgeHandler {
     }
 
     /// The keys under the prefix, or `unsupported` when the cache cannot list keys.
-    async fn listed(&self) -> Result<Vec<String>> {
+    async fn listed(&self) -> Result<Keys> {
         let unsupported = || {
             Error::new(
                 ErrorKind::Unsupported,

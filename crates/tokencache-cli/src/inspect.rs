@@ -27,7 +27,8 @@ pub async fn keys(cache: &dyn Cache) -> Result<Vec<String>> {
     let mut keys = cache
         .all_keys()
         .await?
-        .ok_or_else(|| Error::unsupported("this cache cannot list its keys"))?;
+        .ok_or_else(|| Error::unsupported("this cache cannot list its keys"))?
+        .to_strings();
     keys.sort_unstable();
     Ok(keys)
 }

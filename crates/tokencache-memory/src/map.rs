@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use tokencache_core::{Cacheable, Clock, Error, Result, Retention};
+use tokencache_core::{Cacheable, Clock, Error, Keys, Result, Retention};
 
 use crate::weight::weigh_within;
 
@@ -146,13 +146,13 @@ impl MapStore {
     }
 
     /// The unexpired keys that start with `prefix`, in order.
-    pub(crate) fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+    pub(crate) fn keys_with_prefix(&self, prefix: &str) -> Keys {
         let now = self.now_ms();
         self.entries
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
             .filter(|(_, s)| !s.expired(now))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.as_str())
             .collect()
     }
 

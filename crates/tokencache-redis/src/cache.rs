@@ -683,7 +683,7 @@ impl RedisCache {
     /// The members in `[min, max]` (ZRANGEBYLEX bounds) whose entry exists. Read only:
     /// a `ZRANGEBYLEX`, then the `no-writes` script that tells which entries exist;
     /// members without their entry are remembered for the next write to remove.
-    async fn list(&self, min: Vec<u8>, max: Vec<u8>) -> Result<Vec<String>> {
+    async fn list(&self, min: Vec<u8>, max: Vec<u8>) -> Result<Keys> {
         let members: Vec<Vec<u8>> = self
             .query(
                 "list keys",
@@ -726,13 +726,14 @@ impl RedisCache {
         }
         live.into_iter()
             .map(|m| {
-                String::from_utf8(m.clone()).map_err(|_| {
+                std::str::from_utf8(m).map(Arc::from).map_err(|_| {
                     Error::unexpected(
                         "the namespace's index holds a member that is not UTF-8 (not a cache key)",
                     )
                 })
             })
-            .collect()
+            .collect::<Result<Vec<Arc<str>>>>()
+            .map(Keys::from)
     }
 }
 
@@ -792,14 +793,14 @@ impl RedisCache {
     }
 
     /// [`Cache::remove_many`] in Redis.
-    async fn remove_many_redis(&self, keys: &[String]) -> Result<()> {
+    async fn remove_many_redis(&self, keys: &[Arc<str>]) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
         let mut conn = self.conn.clone();
         let mut inv = scripts::REMOVE.key(&self.index_key);
         for key in keys {
-            inv.key(self.storage_key(key)).arg(key);
+            inv.key(self.storage_key(key)).arg(&**key);
         }
         self.run("remove", async move {
             inv.invoke_async::<i64>(&mut conn).await.map(drop)
@@ -841,7 +842,7 @@ impl Cache for RedisCache {
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        self.remove_many(&[key.to_owned()]).await
+        self.remove_many(&[key.into()]).await
     }
 
     /// One script removes every key and its index member atomically (all keys of a

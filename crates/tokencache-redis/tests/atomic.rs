@@ -423,7 +423,7 @@ async fn remove_prefix_removes_exactly_the_prefix() {
             Some(2),
             "{target:?}"
         );
-        let mut left = cache.all_keys().await.unwrap().unwrap();
+        let mut left = cache.all_keys().await.unwrap().unwrap().to_strings();
         left.sort();
         assert_eq!(
             left,

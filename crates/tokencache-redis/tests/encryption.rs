@@ -127,7 +127,7 @@ async fn no_token_bytes_are_stored_when_encryption_is_on() {
         let wrong = target
             .connect(RedisCache::builder(ns).codec(Arc::new(other)))
             .await;
-        let key = cache.all_keys().await.unwrap().unwrap().remove(0);
+        let key = cache.all_keys().await.unwrap().unwrap()[0].clone();
         let err = wrong.get(&key).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Integrity, "{target:?}");
         cache.clear_namespace().await.unwrap();

@@ -362,7 +362,10 @@ async fn own_writes_are_read_back_at_once() {
 
         cached(&cache, &a, &value("8")).await;
         cached(&cache, &b, &value("8")).await;
-        cache.remove_many(&[a.clone(), b.clone()]).await.unwrap();
+        cache
+            .remove_many(&[a.as_str().into(), b.as_str().into()])
+            .await
+            .unwrap();
         assert_eq!(cache.get(&a).await.unwrap(), None, "remove_many");
         assert_eq!(cache.get(&b).await.unwrap(), None, "remove_many");
 

@@ -82,6 +82,7 @@ async fn values_round_trip_and_are_listed() {
             .await
             .unwrap()
             .unwrap()
+            .to_strings()
             .into_iter()
             .collect();
         let expected: BTreeSet<String> = keys.iter().map(|k| k.to_string()).collect();
@@ -91,7 +92,8 @@ async fn values_round_trip_and_are_listed() {
             .keys_with_prefix("@@auth0spajs@@::a::")
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .to_strings();
         a.sort();
         assert_eq!(
             a,
@@ -426,7 +428,7 @@ async fn index_stays_consistent_under_concurrent_writers() {
                 present.push(key);
             }
         }
-        let mut listed = cache.all_keys().await.unwrap().unwrap();
+        let mut listed = cache.all_keys().await.unwrap().unwrap().to_strings();
         listed.sort();
         present.sort();
         assert_eq!(listed, present);

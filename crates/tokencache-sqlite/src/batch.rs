@@ -21,7 +21,7 @@
 //! they run their own `BEGIN IMMEDIATE` transaction on the same writer connection.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Transaction};
@@ -43,7 +43,7 @@ pub(crate) enum WriteOp {
         has_refresh_token: bool,
     },
     /// Removes these keys (missing keys are no error).
-    Remove(Vec<String>),
+    Remove(Vec<Arc<str>>),
 }
 
 impl WriteOp {
@@ -60,7 +60,7 @@ impl WriteOp {
                 .map(drop),
             WriteOp::Remove(keys) => tx.prepare_cached(DELETE).and_then(|mut s| {
                 for key in keys {
-                    s.execute([key])?;
+                    s.execute([&**key])?;
                 }
                 Ok(())
             }),

@@ -189,8 +189,7 @@ impl Cache for SqliteCache {
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        self.write_queued(WriteOp::Remove(vec![key.to_owned()]))
-            .await
+        self.write_queued(WriteOp::Remove(vec![key.into()])).await
     }
 
     async fn remove_many(&self, keys: &[Arc<str>]) -> Result<()> {

@@ -40,7 +40,7 @@
 //! let key = DataKey::from_env(1, "TOKENCACHE_KEY")?; // 64 hex digits or base64
 //! let codec = Arc::new(EncryptedCodec::new(KeyRing::new(key), "my-app"));
 //! let cache = SqliteCache::open(&path, codec).await?;
-//! assert_eq!(cache.all_keys().await?, Some(vec![]));
+//! assert!(cache.all_keys().await?.is_some_and(|keys| keys.is_empty()));
 //! # Ok(())
 //! # }
 //! ```

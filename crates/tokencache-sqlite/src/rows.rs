@@ -1,8 +1,11 @@
 //! The cache operations on the `tokencache_entries` rows: point reads and writes, removal,
 //! the key listing by prefix range, and the ranked read of a prefix range.
 
+use std::sync::Arc;
+
 use rusqlite::{params, Connection, OptionalExtension, Rows};
-use tokencache_core::{decode_or_miss, Cacheable, RankFn, Result, ValueMeta};
+
+use tokencache_core::{decode_or_miss, Cacheable, Keys, RankFn, Result, ValueMeta};
 
 use crate::batch::WriteOp;
 use crate::cache::Inner;
@@ -55,10 +58,11 @@ fn in_range<T>(
     }
 }
 
-fn select_keys(c: &Connection, prefix: &str, upper: Option<&str>) -> rusqlite::Result<Vec<String>> {
+fn select_keys(c: &Connection, prefix: &str, upper: Option<&str>) -> rusqlite::Result<Keys> {
     let statements = (SELECT_KEY_RANGE, SELECT_KEYS_FROM);
     in_range(c, statements, prefix, upper, |rows| {
-        rows.mapped(|r| r.get(0)).collect()
+        rows.mapped(|r| Ok(Arc::<str>::from(r.get_ref(0)?.as_str()?)))
+            .collect()
     })
 }
 
@@ -138,7 +142,7 @@ impl Inner {
 
     /// The keys in `[prefix, successor(prefix))`, in order, read from the primary-key
     /// index on a worker thread.
-    pub(crate) fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+    pub(crate) fn keys_with_prefix(&self, prefix: &str) -> Result<Keys> {
         let upper = prefix_upper_bound(prefix);
         self.conns
             .read(|c| select_keys(c, prefix, upper.as_deref()).map_err(map_err))
@@ -146,7 +150,7 @@ impl Inner {
 
     /// [`Inner::keys_with_prefix`] on the calling task; `None` when the read must go to a
     /// worker thread (a long range, a lock, every inline connection in use).
-    pub(crate) fn keys_with_prefix_inline(&self, prefix: &str) -> Option<Vec<String>> {
+    pub(crate) fn keys_with_prefix_inline(&self, prefix: &str) -> Option<Keys> {
         let upper = prefix_upper_bound(prefix);
         self.conns
             .inline()?

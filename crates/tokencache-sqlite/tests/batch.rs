@@ -73,7 +73,8 @@ async fn concurrent_writes_share_transactions_and_all_land() {
         .map(|t| {
             let cache = cache.clone();
             tokio::spawn(async move {
-                let keys: Vec<String> = (0..EACH).map(|n| format!("k{t:02}-{n}")).collect();
+                let keys: Vec<Arc<str>> =
+                    (0..EACH).map(|n| format!("k{t:02}-{n}").into()).collect();
                 if t % 2 == 0 {
                     cache.remove_many(&keys).await.unwrap();
                 } else {
@@ -150,7 +151,7 @@ async fn a_failing_write_fails_alone() {
     assert!(stats.batch_retries > before.batch_retries, "{stats:?}");
     assert!(stats.largest_batch > 1, "{stats:?}");
 
-    let mut keys = cache.all_keys().await.unwrap().unwrap();
+    let mut keys = cache.all_keys().await.unwrap().unwrap().to_strings();
     keys.sort();
     let wanted: Vec<String> = (0..12).map(|n| format!("good-{n:02}")).collect();
     assert_eq!(

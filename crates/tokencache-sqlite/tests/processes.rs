@@ -144,7 +144,7 @@ fn assert_all_present(path: &Path, keys: &[String]) {
     rt.block_on(async {
         let cache = SqliteCache::open(path, codec()).await.unwrap();
         let stored = cache.all_keys().await.unwrap().unwrap();
-        let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
+        let stored: std::collections::HashSet<&str> = stored.iter().collect();
         let missing: Vec<&String> = keys
             .iter()
             .filter(|k| !stored.contains(k.as_str()))

@@ -316,7 +316,7 @@ async fn expired_candidates_without_a_refresh_token_are_removed_by_their_metadat
         lookup(&f.manager, "read").await.as_deref(),
         Some("at read c d")
     );
-    let mut left = f.cache.all_keys().await.unwrap().unwrap();
+    let mut left = f.cache.all_keys().await.unwrap().unwrap().to_strings();
     left.sort();
     assert_eq!(
         left,

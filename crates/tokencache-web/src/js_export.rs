@@ -147,7 +147,7 @@ impl JsTokenCache {
         future_to_promise(async move {
             Ok(match cache.all_keys().await.map_err(to_js_error)? {
                 Some(keys) => keys
-                    .into_iter()
+                    .iter()
                     .map(JsValue::from)
                     .collect::<js_sys::Array>()
                     .into(),

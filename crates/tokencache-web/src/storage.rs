@@ -151,7 +151,7 @@ pub type SessionStorageCache = StorageCache<Session>;
 /// let manifest = Cacheable::Manifest(KeyManifestEntry { keys: vec![] });
 /// cache.set("@@myapp@@::client", manifest.clone()).await?;
 /// assert_eq!(cache.get("@@myapp@@::client").await?, Some(manifest));
-/// assert_eq!(cache.all_keys().await?, Some(vec!["@@myapp@@::client".to_owned()]));
+/// assert_eq!(cache.all_keys().await?.unwrap(), ["@@myapp@@::client"]);
 /// # Ok(())
 /// # }
 /// ```
@@ -286,9 +286,9 @@ impl<K: StorageKind> StorageCache<K> {
         if let Some(memo) = &self.memo {
             memo.borrow_mut().clear();
         }
-        for key in self.listed_keys()? {
+        for key in &self.listed_keys()? {
             self.storage
-                .remove_item(&key)
+                .remove_item(key)
                 .map_err(|e| map_js_error::<K>("remove", &e))?;
         }
         Ok(())
@@ -296,13 +296,13 @@ impl<K: StorageKind> StorageCache<K> {
 
     /// The stored keys with the prefix, in the order the browser lists them
     /// (`Object.keys(storage)`, as auth0-spa-js).
-    fn listed_keys(&self) -> Result<Vec<String>> {
+    fn listed_keys(&self) -> Result<Keys> {
         Ok(self.keys_starting_with(&self.prefix))
     }
 
     /// The stored keys that start with `prefix`, in the order the browser lists them, but
     /// never a lease record.
-    fn keys_starting_with(&self, prefix: &str) -> Vec<String> {
+    fn keys_starting_with(&self, prefix: &str) -> Keys {
         // One call for every key; `Storage::key(i)` would cross into JS once per key.
         let keys = js_sys::Object::keys(&self.storage);
         keys.iter()

@@ -161,7 +161,7 @@ async fn auth0_spa_js_writes_and_rust_reads_back_equal() {
     let entry_key = format!("@@auth0spajs@@::{client_id}::{AUD}::openid profile read");
     let id_key = format!("@@auth0spajs@@::{client_id}::@@user@@");
     let manifest_key = format!("@@auth0spajs@@::{client_id}");
-    let mut keys = rust.all_keys().await.unwrap().unwrap();
+    let mut keys = rust.all_keys().await.unwrap().unwrap().to_strings();
     keys.sort();
     let mut expected = vec![entry_key.clone(), id_key.clone(), manifest_key.clone()];
     expected.sort();
@@ -302,7 +302,7 @@ async fn auth0_client_reads_and_writes_a_rust_backend_through_js_token_cache() {
             .id_token,
         "id-js"
     );
-    let mut keys = backend.all_keys().await.unwrap().unwrap();
+    let mut keys = backend.all_keys().await.unwrap().unwrap().to_strings();
     keys.sort();
     assert_eq!(
         keys,

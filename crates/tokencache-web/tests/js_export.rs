@@ -62,5 +62,8 @@ async fn set_with_a_non_object_rejects_with_a_type_error() {
     }
     // Nothing was stored.
     assert_eq!(rust.get(key).await.unwrap(), None);
-    assert_eq!(rust.all_keys().await.unwrap(), Some(vec![]));
+    assert_eq!(
+        rust.all_keys().await.unwrap().map(Vec::from),
+        Some(Vec::<String>::new())
+    );
 }

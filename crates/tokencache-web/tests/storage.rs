@@ -137,7 +137,7 @@ async fn all_keys_lists_the_prefix_only() {
     }
     local().set_item("unrelated", "x").unwrap();
     assert!(a.lists_keys());
-    let mut keys = a.all_keys().await.unwrap().unwrap();
+    let mut keys = a.all_keys().await.unwrap().unwrap().to_strings();
     keys.sort();
     assert_eq!(keys, ["@@t-keys-a@@::1", "@@t-keys-a@@::2"]);
     assert_eq!(b.all_keys().await.unwrap().unwrap(), ["@@t-keys-b@@::1"]);
