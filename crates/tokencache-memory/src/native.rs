@@ -1278,6 +1278,120 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_kept_listing_is_handed_out_until_the_cache_changes() {
+        let later = i64::MAX / 2000;
+        let cache = MemoryCache::new();
+        for k in ["b", "a", "c"] {
+            cache.set(k, value(later)).await.unwrap();
+        }
+        let first = cache.all_keys().await.unwrap().unwrap();
+        assert_eq!(first, ["a", "b", "c"]);
+        let again = cache.all_keys().await.unwrap().unwrap();
+        assert_eq!(
+            first.as_slice().as_ptr(),
+            again.as_slice().as_ptr(),
+            "the same listing, no key copied"
+        );
+        // A prefix listing is a range of it.
+        let b = cache.keys_with_prefix("b").await.unwrap().unwrap();
+        assert_eq!(b, ["b"]);
+        assert!(Arc::ptr_eq(&b[0], &first[1]));
+        for (prefix, want) in [
+            ("", &["a", "b", "c"][..]),
+            ("0", &[]),
+            ("c", &["c"]),
+            ("d", &[]),
+        ] {
+            let got = cache.keys_with_prefix(prefix).await.unwrap().unwrap();
+            assert_eq!(got, want, "{prefix:?}");
+        }
+        // Every change is seen at once.
+        cache.set("d", value(later)).await.unwrap();
+        assert_eq!(
+            cache.all_keys().await.unwrap().unwrap(),
+            ["a", "b", "c", "d"]
+        );
+        assert_eq!(cache.keys_with_prefix("d").await.unwrap().unwrap(), ["d"]);
+        cache.remove("b").await.unwrap();
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["a", "c", "d"]);
+        cache.remove_many(&["c".into()]).await.unwrap();
+        assert_eq!(
+            cache.keys_with_prefix("").await.unwrap().unwrap(),
+            ["a", "d"]
+        );
+        let removed = cache
+            .update("d", None, Box::new(|_| Update::Remove))
+            .await
+            .unwrap();
+        assert_eq!(removed, Updated::Removed);
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["a"]);
+        assert_eq!(cache.remove_prefix("").await.unwrap(), Some(1));
+        assert_eq!(
+            cache.all_keys().await.unwrap().unwrap(),
+            Vec::<String>::new()
+        );
+        cache.set("e", value(later)).await.unwrap();
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["e"]);
+    }
+
+    #[tokio::test]
+    async fn a_kept_listing_follows_deadlines_and_overwrites() {
+        // A value of `soon` expires 200 ms after it is written (the clock does not move);
+        // `later` (as many digits, so as heavy) never does here.
+        let soon = NOW_MS / 1000 + 10;
+        let later = soon + 1_000_000;
+        let clock = Arc::new(ManualClock::new((soon + 1) * 1000 - 200));
+        let cache = MemoryCache::builder().clock(clock).build();
+        cache.set("a", value(later)).await.unwrap();
+        cache.set("b", value(soon)).await.unwrap();
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["a", "b"]);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Nothing was written since: the kept listing went stale at its first deadline.
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["a"]);
+        assert_eq!(
+            cache.keys_with_prefix("b").await.unwrap().unwrap(),
+            Vec::<String>::new()
+        );
+
+        // `c` is overwritten in place by a value that expires soon: the listing kept
+        // before, which has no deadline, is not used after it.
+        cache.set("c", value(later)).await.unwrap();
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["a", "c"]);
+        let slot = |cache: &MemoryCache| cache.slots.pin().get("c").cloned().unwrap();
+        let before = slot(&cache);
+        cache.set("c", value(soon)).await.unwrap();
+        assert!(Arc::ptr_eq(&before, &slot(&cache)), "an overwrite in place");
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["a", "c"]);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn a_kept_listing_follows_moka_s_evictions() {
+        let e = |n: usize| {
+            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
+            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), i64::MAX / 2000))
+        };
+        let one = budget(weigh("k00", &e(1_000)));
+        let cache = MemoryCache::builder()
+            .max_capacity_bytes(4 * u64::from(one))
+            .build();
+        for i in 0..8 {
+            cache.set(&format!("k{i:02}"), e(1_000)).await.unwrap();
+        }
+        // Moka has not run its housekeeping yet: the read path holds every slot, and the
+        // listing kept now shows them all.
+        let before = cache.all_keys().await.unwrap().unwrap();
+        assert_eq!(before.len(), 8, "{before:?}");
+        // Moka evicts for size; only its listener tells the cache.
+        cache.moka.run_pending_tasks();
+        let after = cache.all_keys().await.unwrap().unwrap();
+        let on_path: Vec<String> = read_path(&cache).into_iter().map(|(k, _)| k).collect();
+        assert!(on_path.len() <= 4, "{on_path:?}");
+        assert_eq!(after, on_path);
+    }
+
+    #[tokio::test]
     async fn reads_reach_moka_s_lru_order() {
         let e = |n: usize| {
             let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
