@@ -648,7 +648,7 @@ impl CacheManager {
                 return Ok(found);
             }
         }
-        let mut best: Option<((Rank, Arc<str>), WrappedCacheEntry)> = None;
+        let mut best: Best<(Rank, Arc<str>)> = None;
         let mut dead: Vec<String> = Vec::new();
         for stored in self.list(&query.listing_prefix).await? {
             let Some(scopes) = self.candidate(&query, key, &stored) else {
@@ -819,7 +819,7 @@ impl CacheManager {
         expired: &impl Fn(&WrappedCacheEntry) -> bool,
     ) -> Result<Option<Arc<EntryBody>>> {
         let listing_prefix = format!("{}{SEPARATOR}{}{SEPARATOR}", self.prefix, key.client_id);
-        let mut best: Option<((bool, usize, Arc<str>), WrappedCacheEntry)> = None;
+        let mut best: Best<(bool, usize, Arc<str>)> = None;
         for stored in self.list(&listing_prefix).await? {
             let Ok(k) = KeyRef::parse(&stored) else {
                 continue;
@@ -1138,6 +1138,9 @@ impl CacheManager {
         Ok(tokens)
     }
 }
+
+/// The best candidate of a lookup so far: its rank (ending with its key) and its entry.
+type Best<R> = Option<(R, WrappedCacheEntry)>;
 
 #[cfg(test)]
 mod tests {

@@ -234,7 +234,7 @@ async fn entries_carry_a_ttl_unless_they_hold_a_refresh_token() {
             .await
             .unwrap()
             .unwrap()
-            .contains(&"gone".to_owned()));
+            .contains("gone"));
 
         // With a retention, refresh-token entries expire that long after their access token.
         let retained = target
