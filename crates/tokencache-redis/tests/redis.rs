@@ -229,12 +229,7 @@ async fn entries_carry_a_ttl_unless_they_hold_a_refresh_token() {
             .await
             .unwrap();
         assert_eq!(cache.get("gone").await.unwrap(), None);
-        assert!(!cache
-            .all_keys()
-            .await
-            .unwrap()
-            .unwrap()
-            .contains("gone"));
+        assert!(!cache.all_keys().await.unwrap().unwrap().contains("gone"));
 
         // With a retention, refresh-token entries expire that long after their access token.
         let retained = target
