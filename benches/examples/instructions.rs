@@ -11,7 +11,9 @@
 //! Operations: `manager_get`, `raw_moka_get`, `raw_moka_sync_get`, `raw_memory_cache_get`,
 //! `raw_memory_cache_get_direct`, `manager_set`, `raw_moka_insert`, `raw_moka_sync_insert`,
 //! `manager_clear_100`, `manager_subset_100`, `all_keys_100` (the cache's own listing of
-//! 101 keys).
+//! 101 keys: the kept listing), `overwrite_100` (a `set` of one of them in place, the
+//! value it holds) and `overwrite_all_keys_100` (that `set`, then the listing, which is
+//! built anew: the difference is what building it costs).
 //!
 //! `instructions scaling ROUNDS` instead times exact hits (wall time, not for callgrind)
 //! from 1 and from 2 threads sharing one cache, each thread on its own current-thread
@@ -51,7 +53,9 @@ fn main() {
         "manager_set" | "raw_moka_insert" => Workload::new(Op::Set, SMALL_SIZE),
         "manager_clear_100" => Workload::new(Op::Clear, 100),
         "manager_subset_100" => Workload::new(Op::Subset, 100),
-        "all_keys_100" => Workload::new(Op::AllKeys, 100),
+        "all_keys_100" | "overwrite_100" | "overwrite_all_keys_100" => {
+            Workload::new(Op::AllKeys, 100)
+        }
         _ => Workload::new(Op::ExactHit, SMALL_SIZE),
     };
     let p = rt
@@ -67,7 +71,8 @@ fn main() {
             .expect("get")
             .expect("stored");
         raw_sync.insert(key.to_key(), value.clone());
-        raw.insert(key.to_key(), value).await;
+        raw.insert(key.to_key(), value.clone()).await;
+        let (listed, target) = (key.to_key(), value);
         for i in 0..n {
             match op {
                 "manager_get" | "manager_set" | "manager_subset_100" | "all_keys_100" => {
@@ -90,6 +95,15 @@ fn main() {
                     black_box(direct.get(&black_box(&key).to_key()).await.expect("get"));
                 }
 
+                "overwrite_100" => {
+                    // The target overwritten in place (the value it holds): a change.
+                    cache.set(&listed, target.clone()).await.expect("set");
+                }
+                "overwrite_all_keys_100" => {
+                    // The same, then a listing: it is built anew (after the change).
+                    cache.set(&listed, target.clone()).await.expect("set");
+                    black_box(cache.all_keys().await.expect("list"));
+                }
                 "raw_moka_sync_get" => {
                     black_box(raw_sync.get(&black_box(&key).to_key()));
                 }

@@ -36,11 +36,13 @@ impl Keys {
     }
 
     /// The keys, as strings.
+    #[inline]
     pub fn iter(&self) -> KeysIter<'_> {
         KeysIter(self.as_slice().iter())
     }
 
     /// The keys as a slice of shared strings.
+    #[inline]
     pub fn as_slice(&self) -> &[Arc<str>] {
         &self.all[self.range.clone()]
     }
@@ -55,6 +57,7 @@ impl Keys {
     /// # Panics
     ///
     /// When `range` is not within `0..self.len()`, like slice indexing.
+    #[inline]
     pub fn slice(&self, range: Range<usize>) -> Keys {
         let _ = &self.as_slice()[range.clone()];
         Keys {
@@ -81,6 +84,7 @@ impl Default for Keys {
 impl Deref for Keys {
     type Target = [Arc<str>];
 
+    #[inline]
     fn deref(&self) -> &[Arc<str>] {
         self.as_slice()
     }
@@ -139,6 +143,7 @@ pub struct KeysIter<'a>(std::slice::Iter<'a, Arc<str>>);
 impl<'a> Iterator for KeysIter<'a> {
     type Item = &'a str;
 
+    #[inline]
     fn next(&mut self) -> Option<&'a str> {
         self.0.next().map(|k| &**k)
     }
@@ -160,6 +165,7 @@ impl<'a> IntoIterator for &'a Keys {
     type Item = &'a str;
     type IntoIter = KeysIter<'a>;
 
+    #[inline]
     fn into_iter(self) -> KeysIter<'a> {
         self.iter()
     }

@@ -624,6 +624,9 @@ impl MemoryCache {
         if let Some(listing) = &*self.listing.load() {
             if listing.current(changes, now) {
                 let keys = &listing.keys;
+                if prefix.is_empty() {
+                    return keys.clone();
+                }
                 let start = keys.partition_point(|k| **k < *prefix);
                 let end = start + keys[start..].partition_point(|k| k.starts_with(prefix));
                 return keys.slice(start..end);
