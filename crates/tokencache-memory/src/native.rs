@@ -91,7 +91,10 @@ use crate::MemoryCacheBuilder;
 ///   nothing. A pruned key is taken out under the write lock only if the cache still
 ///   does not hold it then.
 /// - Listings skip index keys that the cache does not hold, so a listed key is one whose
-///   `get` returns a value at that moment.
+///   `get` returns a value at that moment. A listing of every key is kept and handed out
+///   again while nothing changed (see `Listing`): every write, removal and clear, and every
+///   removal by moka's listener, counts a change once it has landed, and the kept listing
+///   serves only at the count it was taken at and before the first deadline of its values.
 pub struct MemoryCache {
     /// Moka's sync cache, called directly from the async methods: each call is one call
     /// with no future of moka's to poll (a future-cache call costs about a fifth more
