@@ -274,8 +274,8 @@ impl Look<'_> {
 }
 
 /// A listing of every key the cache holds, kept and handed out again (a clone of
-/// [`Keys`] copies no key) until the cache changes or one of its values expires: V8
-/// keeps the key list of an unchanged object much the same way.
+/// [`Keys`] copies no key) until the cache changes or one of its values expires (V8
+/// caches the key list of an object whose shape did not change in much the same way).
 ///
 /// It holds one more handle (16 bytes) to each key it lists, and keeps a key that was
 /// removed since alive until the next listing replaces it; a clear drops it at once.
