@@ -51,7 +51,7 @@ use crate::workers::Workers;
 ///   ([`SqliteCacheBuilder::inline_reads`] turns this off).
 /// - Everything else that touches the file (commits, waits for locks, listings of every
 ///   key, housekeeping) runs on the cache's own threads ([`SqliteCacheBuilder::threads`]),
-///   fed by a channel, never on the async executor; the futures only wait for the answer,
+///   fed by a queue, never on the async executor; the futures only wait for the answer,
 ///   so any executor works. The threads stop when the last clone of the cache is dropped.
 ///   Values are encrypted on the calling task, and decrypted where they were read
 ///   (microseconds either way).
