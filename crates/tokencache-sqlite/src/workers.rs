@@ -6,11 +6,17 @@
 //! mutex before running it, which woke the next idle thread, a futex wake on the path of
 //! every job, 8-9 µs on a small virtual machine, only for that thread to poll while the
 //! job ran.)
+//!
+//! An idle thread sleeps at once; it does not poll the queue for a moment first. The
+//! thread that answered a job and then polled held a core that the task it had just
+//! answered needed: on a 2-vCPU machine that task resumed 40-85 µs after its answer
+//! instead of 7-40 µs (a `set` took 1.1-1.2x a raw upsert in `spawn_blocking` instead of
+//! 0.9-1.1x), while back-to-back reads on the threads were no faster for the polling
+//! (medians 18-35 µs either way).
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
 
 use tokencache_core::{Error, Result};
 use tokio::sync::oneshot;
@@ -37,15 +43,13 @@ impl Drop for Handle {
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
-    /// Signalled when a job is queued that no polling thread will take.
+    /// Signalled when a job is queued while a thread sleeps.
     ready: Condvar,
 }
 
 #[derive(Default)]
 struct State {
     jobs: VecDeque<Job>,
-    /// An idle thread polls the queue (see [`SPIN_BEFORE_SLEEP`]); at most one does.
-    polling: bool,
     /// Idle threads waiting on [`Shared::ready`].
     sleeping: usize,
     /// Every handle is dropped: the threads stop once the queue is empty.
@@ -97,8 +101,8 @@ impl Workers {
             return Err(Error::unexpected("the SQLite worker threads have stopped"));
         }
         state.jobs.push_back(Box::new(f));
-        // The polling thread takes one job; a sleeping thread is woken for any other.
-        let wake = state.sleeping > 0 && state.jobs.len() > usize::from(state.polling);
+        // A busy thread takes the job when it is done; a sleeping one is woken for it.
+        let wake = state.sleeping > 0;
         drop(state);
         if wake {
             shared.ready.notify_one();
@@ -107,32 +111,9 @@ impl Workers {
     }
 }
 
-/// How long an idle worker polls for the next job before it sleeps. Waking a sleeping
-/// thread costs tens of microseconds on small virtual machines, several times a point read;
-/// a burst of cache calls finds the worker still awake.
-const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
-
-/// The next job (`None` once every handle is dropped and the queue is empty): polled for
-/// a moment unless another idle thread polls already, then waited for.
+/// The next job (`None` once every handle is dropped and the queue is empty), waited for.
 fn next_job(shared: &Shared) -> Option<Job> {
     let mut state = lock(&shared.state);
-    if !state.polling {
-        state.polling = true;
-        let start = Instant::now();
-        loop {
-            if let Some(job) = state.jobs.pop_front() {
-                state.polling = false;
-                return Some(job);
-            }
-            if state.closed || start.elapsed() >= SPIN_BEFORE_SLEEP {
-                state.polling = false;
-                break;
-            }
-            drop(state);
-            std::thread::yield_now();
-            state = lock(&shared.state);
-        }
-    }
     state.sleeping += 1;
     let mut state = shared
         .ready
