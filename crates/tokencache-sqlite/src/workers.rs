@@ -122,3 +122,78 @@ fn next_job(shared: &Shared) -> Option<Job> {
     state.sleeping -= 1;
     state.jobs.pop_front()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn every_job_runs_once_from_many_threads_and_a_panic_stops_no_thread() {
+        let workers = Workers::start(2).unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (done, finished) = mpsc::channel();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let (workers, ran, done) = (workers.clone(), ran.clone(), done.clone());
+                s.spawn(move || {
+                    for i in 0..500 {
+                        let (ran, done) = (ran.clone(), done.clone());
+                        workers
+                            .spawn(move || {
+                                ran.fetch_add(1, Ordering::Relaxed);
+                                done.send(()).unwrap();
+                                assert!(i % 250 != 7, "a job that panics (on purpose)");
+                            })
+                            .unwrap();
+                        if i % 50 == 0 {
+                            // Now and then the threads go idle and must be woken.
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                });
+            }
+        });
+        for _ in 0..2_000 {
+            finished
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a queued job never ran");
+        }
+        assert_eq!(ran.load(Ordering::Relaxed), 2_000);
+    }
+
+    #[test]
+    fn jobs_queued_before_the_last_handle_drops_still_run() {
+        let workers = Workers::start(1).unwrap();
+        let (done, finished) = mpsc::channel();
+        let (release, wait) = mpsc::channel::<()>();
+        // The one thread is busy while the rest is queued and the handle dropped.
+        workers
+            .spawn(move || wait.recv_timeout(Duration::from_secs(10)).unwrap())
+            .unwrap();
+        for i in 0..10 {
+            let done = done.clone();
+            workers.spawn(move || done.send(i).unwrap()).unwrap();
+        }
+        let shared = Arc::downgrade(&workers.0 .0);
+        drop(workers);
+        release.send(()).unwrap();
+        let got: Vec<i32> = (0..10)
+            .map(|_| finished.recv_timeout(Duration::from_secs(10)).unwrap())
+            .collect();
+        assert_eq!(got, (0..10).collect::<Vec<_>>());
+        // Then the thread stops, and lets go of the queue.
+        let start = std::time::Instant::now();
+        while shared.upgrade().is_some() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the thread runs on"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(done);
+    }
+}
