@@ -890,7 +890,12 @@ mod tests {
     const NOW_MS: i64 = 1_700_000_000_000;
 
     fn value(expires_at: i64) -> Cacheable {
-        let e = CacheEntry::new("c", "https://api", "read", "at", 60.0);
+        sized(2, expires_at)
+    }
+
+    /// An entry whose access token is `n` bytes.
+    fn sized(n: usize, expires_at: i64) -> Cacheable {
+        let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
         Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), expires_at))
     }
 
@@ -971,10 +976,7 @@ mod tests {
     #[tokio::test]
     async fn an_overwrite_that_weighs_more_gets_a_new_slot_and_its_weight() {
         let cache = MemoryCache::new();
-        let sized = |n: usize| {
-            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
-            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), i64::MAX / 2000))
-        };
+        let sized = |n: usize| sized(n, i64::MAX / 2000);
         cache.set("k", sized(1_000)).await.unwrap();
         let first = slot(&cache, "k");
         let weight = |cache: &MemoryCache| {
@@ -1154,10 +1156,6 @@ mod tests {
 
     #[tokio::test]
     async fn the_read_path_follows_moka_s_evictions_and_expiry() {
-        let sized = |n: usize, expires_at: i64| {
-            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
-            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), expires_at))
-        };
         let later = i64::MAX / 2000;
         let one = budget(weigh("k000", &sized(1_000, later)));
         let cache = MemoryCache::builder()
@@ -1206,10 +1204,7 @@ mod tests {
         // the one moka holds, and moka holds nothing the read path misses.
         let cache = Arc::new(MemoryCache::builder().max_capacity_bytes(8 * 1024).build());
         let keys: Arc<Vec<Key>> = Arc::new((0..6).map(|i| Key::from(format!("k{i}"))).collect());
-        let sized = |n: usize| {
-            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
-            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), i64::MAX / 2000))
-        };
+        let sized = |n: usize| sized(n, i64::MAX / 2000);
         for round in 0..100u64 {
             let mut tasks = Vec::new();
             for t in 0..4u64 {
@@ -1374,10 +1369,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_kept_listing_follows_moka_s_evictions() {
-        let e = |n: usize| {
-            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
-            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), i64::MAX / 2000))
-        };
+        let e = |n: usize| sized(n, i64::MAX / 2000);
         let one = budget(weigh("k00", &e(1_000)));
         let cache = MemoryCache::builder()
             .max_capacity_bytes(4 * u64::from(one))
@@ -1399,10 +1391,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_reach_moka_s_lru_order() {
-        let e = |n: usize| {
-            let e = CacheEntry::new("c", "https://api", "read", "t".repeat(n), 60.0);
-            Cacheable::Entry(WrappedCacheEntry::new(EntryBody::from(e), i64::MAX / 2000))
-        };
+        let e = |n: usize| sized(n, i64::MAX / 2000);
         let one = budget(weigh("a", &e(1_000)));
         let cache = MemoryCache::builder()
             .max_capacity_bytes(2 * u64::from(one))
