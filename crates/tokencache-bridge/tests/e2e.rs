@@ -750,7 +750,8 @@ fn run(mode: Mode) {
         let mut keys = runtime
             .block_on(webview_store.all_keys())
             .expect("list the file")
-            .expect("SQLite lists its keys");
+            .expect("SQLite lists its keys")
+            .to_strings();
         keys.sort();
         keys
     };
