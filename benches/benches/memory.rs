@@ -14,7 +14,9 @@
 //! - `memory/all_keys_N`: `manager` (the cache's own listing);
 //! - `memory/exact_hit_threads`: exact hits through one manager shared by 1 and by 2
 //!   threads, as time per hit of all threads together (throughput = 1 / time; the
-//!   target: 2 threads at least 1.7 times the throughput of one).
+//!   target: 2 threads at least 1.7 times the throughput of one), through `get` (which
+//!   returns a counted `Arc` of the body) and through `get_with` (which shows it in
+//!   place), against raw moka's sync get.
 //!
 //! `cargo bench -p tokencache-benches --bench memory`
 use std::hint::black_box;
@@ -27,7 +29,7 @@ use tokencache_benches::workloads::{
     frozen_clock, set_key, Op, Prepared, Workload, SMALL_SIZE, SUBSET_SIZES,
 };
 use tokencache_benches::{bench_workloads, criterion, current_thread_runtime, set_value, Group};
-use tokencache_core::{Cache, CacheKey, Cacheable, DEFAULT_PREFIX, SEPARATOR};
+use tokencache_core::{Cache, CacheKey, Cacheable, GetOptions, DEFAULT_PREFIX, SEPARATOR};
 use tokencache_memory::MemoryCache;
 
 /// The prefix the manager lists for a subset lookup of `key`: `prefix::client::audience::`.
@@ -179,6 +181,22 @@ fn threads(c: &mut Criterion) {
         g.throughput(Throughput::Elements(1));
         g.bench_function(format!("manager_{n}_threads"), |b| {
             b.iter_custom(|iters| threaded_hits(&p, n, iters))
+        });
+        // The same hot entry through `get_with`: shown in place, no count of it taken.
+        g.bench_function(format!("manager_get_with_{n}_threads"), |b| {
+            b.iter_custom(|iters| {
+                threaded(n, iters, |_| {
+                    let (m, key) = (p.manager(), &key);
+                    async move {
+                        let shown = m
+                            .get_with(black_box(key), GetOptions::default(), |body| {
+                                body.access_token.as_deref().map_or(0, str::len)
+                            })
+                            .await;
+                        black_box(shown.expect("get").expect("a hit"));
+                    }
+                })
+            })
         });
         g.bench_function(format!("raw_moka_sync_{n}_threads"), |b| {
             b.iter_custom(|iters| {

@@ -25,7 +25,9 @@
 //! `manager_key_per_thread`, times exact hits through the same manager where each thread
 //! reads a key of its own (two entries, as two users' tokens), which shares the cache but
 //! not the entry. A fifth, `nothing_shared`, builds and hashes the key with no data shared
-//! between the threads: the most two threads can gain on this machine.
+//! between the threads: the most two threads can gain on this machine. A sixth,
+//! `manager_get_with`, reads the one hot entry through `CacheManager::get_with`, which
+//! shows the body in place instead of returning a counted `Arc` of it.
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
@@ -214,6 +216,16 @@ fn scaling(rounds: u64) {
             black_box(body.expect("get").expect("a hit"));
         }
     };
+    // The same hot entry through `get_with`: the body shown in place, no count taken.
+    let manager_get_with = |_| async {
+        let shown = p
+            .manager()
+            .get_with(black_box(&key), GetOptions::default(), |body| {
+                body.access_token.as_deref().map_or(0, str::len)
+            })
+            .await;
+        black_box(shown.expect("get").expect("a hit"));
+    };
     let backend = |_| async {
         black_box(cache.get(&black_box(&key).to_key()).await.expect("get"));
     };
@@ -228,7 +240,7 @@ fn scaling(rounds: u64) {
     };
     // [workload][threads - 1]: (wall ns per hit, CPU ns per hit of the busiest thread,
     // share of the run the busiest thread waited for a CPU).
-    let mut times: [[Vec<(f64, f64, f64)>; 2]; 5] = Default::default();
+    let mut times: [[Vec<(f64, f64, f64)>; 2]; 6] = Default::default();
     for _ in 0..rounds.max(1) {
         for threads in [1usize, 2] {
             let per = HITS / threads as u64;
@@ -244,6 +256,7 @@ fn scaling(rounds: u64) {
             times[2][threads - 1].push(per_hit(threaded(threads, per, &raw)));
             times[3][threads - 1].push(per_hit(threaded(threads, per, &key_per_thread)));
             times[4][threads - 1].push(per_hit(threaded(threads, per, &alone)));
+            times[5][threads - 1].push(per_hit(threaded(threads, per, &manager_get_with)));
         }
     }
     let median = |v: &mut Vec<(f64, f64, f64)>, f: fn(&(f64, f64, f64)) -> f64| {
@@ -258,6 +271,7 @@ fn scaling(rounds: u64) {
         "raw_moka_sync_get",
         "manager_key_per_thread",
         "nothing_shared",
+        "manager_get_with",
     ]
     .iter()
     .zip(times.iter_mut())

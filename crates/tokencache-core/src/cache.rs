@@ -185,6 +185,16 @@ pub type KeyFilter<'a> = &'a (dyn Fn(&str) -> bool + Send + Sync);
 #[cfg(target_arch = "wasm32")]
 pub type KeyFilter<'a> = &'a dyn Fn(&str) -> bool;
 
+/// The function of [`Cache::read_with`]: shown the value at the key (`None`: no value),
+/// once, while the cache lends it.
+#[cfg(not(target_arch = "wasm32"))]
+pub type ReadFn<'a> = &'a mut (dyn FnMut(Option<&Cacheable>) + Send);
+
+/// The function of [`Cache::read_with`]: shown the value at the key (`None`: no value),
+/// once, while the cache lends it.
+#[cfg(target_arch = "wasm32")]
+pub type ReadFn<'a> = &'a mut dyn FnMut(Option<&Cacheable>);
+
 /// What [`Cache::best_with_prefix`] found.
 #[derive(Debug)]
 pub struct Ranked {
@@ -196,6 +206,22 @@ pub struct Ranked {
     /// value down); `None` when no key has a rank.
     pub best: Option<(usize, Result<Option<Cacheable>>)>,
 }
+
+/// `Send` on native targets; nothing on wasm32, where browser values are not.
+///
+/// Implemented for every type that qualifies, so callers never name it.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + ?Sized> MaybeSend for T {}
+
+/// `Send` on native targets; nothing on wasm32, where browser values are not.
+///
+/// Implemented for every type that qualifies, so callers never name it.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
 
 /// `Send + Sync` on native targets; nothing on wasm32, where browser values are neither.
 ///
@@ -255,6 +281,20 @@ impl<T: ?Sized> MaybeSendSync for T {}
 pub trait Cache: MaybeSendSync {
     /// The value at `key`, or `None`.
     async fn get(&self, key: &str) -> Result<Option<Cacheable>>;
+
+    /// Shows `f` the value at `key` (`None`: no value), once, as [`Cache::get`] answers
+    /// it. The default calls `get` and shows `f` the value it returned.
+    ///
+    /// An in-memory cache overrides it to lend the value it holds instead of handing out
+    /// a clone: `f` sees it without a reference count being taken, so threads that read
+    /// one hot entry write to no memory they share (what
+    /// [`CacheManager::get_with`](crate::CacheManager::get_with) reads through). `f` runs
+    /// while the value is lent: it must be short and must not call the cache.
+    async fn read_with(&self, key: &str, f: ReadFn<'_>) -> Result<()> {
+        let value = self.get(key).await?;
+        f(value.as_ref());
+        Ok(())
+    }
 
     /// Stores `value` at `key`, replacing what was there.
     async fn set(&self, key: &str, value: Cacheable) -> Result<()>;
@@ -383,6 +423,9 @@ macro_rules! forward_cache {
             }
             async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
                 (**self).set(key, value).await
+            }
+            async fn read_with(&self, key: &str, f: ReadFn<'_>) -> Result<()> {
+                (**self).read_with(key, f).await
             }
             async fn remove(&self, key: &str) -> Result<()> {
                 (**self).remove(key).await

@@ -25,8 +25,8 @@ mod stored;
 
 pub use async_trait::async_trait;
 pub use cache::{
-    update_by_get_and_set, Cache, Fence, KeyFilter, MaybeSendSync, RankFn, Ranked, Update,
-    UpdateFn, Updated, ValueMeta,
+    update_by_get_and_set, Cache, Fence, KeyFilter, MaybeSend, MaybeSendSync, RankFn, Ranked,
+    ReadFn, Update, UpdateFn, Updated, ValueMeta,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{decode_or_miss, JsonCodec, TextCodec, ValueCodec, TEXT_MARKER};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_lock::{Mutex, MutexGuard};
 
-use crate::cache::{Cache, Update, Updated, ValueMeta};
+use crate::cache::{Cache, MaybeSend, Update, Updated, ValueMeta};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{check_parts, join_parts, CacheKey, KeyRef, DEFAULT_PREFIX, SEPARATOR};
@@ -548,6 +548,74 @@ impl CacheManager {
     /// TTL) that already dropped it falls back to MRRT, one that still holds it (SQLite
     /// before `purge`) does not. Here one state gives one answer on every backend.
     pub async fn get(&self, key: &CacheKey, opts: GetOptions) -> Result<Option<Arc<EntryBody>>> {
+        self.lookup(key, opts, Arc::clone).await
+    }
+
+    /// What [`CacheManager::get`] returns, shown to `f` by reference: `Some` of what `f`
+    /// made of it, or `None` where `get` returns `None`. The same steps, the same
+    /// answer, the same writes.
+    ///
+    /// An exact hit is read with [`Cache::read_with`]: over a cache that lends its values
+    /// (the memory backend), `f` sees the stored body in place, and no reference count of
+    /// it is taken. Threads that read one hot entry then share no written memory, so their
+    /// hits scale with the cores; through `get`, every hit on one entry takes and drops a
+    /// count of the same `Arc`. `f` runs while the value is lent: keep it short (copy what
+    /// you need, such as the `Authorization` header), and do not call the cache from it.
+    ///
+    /// ```
+    /// # #[cfg(not(target_arch = "wasm32"))]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use tokencache_core::{CacheEntry, CacheKey, CacheManager, GetOptions};
+    /// # use tokencache_core::{async_trait, Cache, Cacheable, Result};
+    /// # #[derive(Default)]
+    /// # struct MapCache(std::sync::Mutex<std::collections::HashMap<String, Cacheable>>);
+    /// # #[async_trait]
+    /// # impl Cache for MapCache {
+    /// #     async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
+    /// #         Ok(self.0.lock().unwrap().get(key).cloned())
+    /// #     }
+    /// #     async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
+    /// #         self.0.lock().unwrap().insert(key.to_owned(), value);
+    /// #         Ok(())
+    /// #     }
+    /// #     async fn remove(&self, key: &str) -> Result<()> {
+    /// #         self.0.lock().unwrap().remove(key);
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    ///
+    /// let manager = CacheManager::builder(Arc::new(MapCache::default()))
+    ///     .client_id("app")
+    ///     .build()?;
+    /// manager
+    ///     .set(CacheEntry::new("app", "https://api", "read", "at-1", 3600.0))
+    ///     .await?;
+    /// let key = CacheKey::new("app", Some("https://api"), Some("read"));
+    /// let header = manager
+    ///     .get_with(&key, GetOptions::default(), |body| {
+    ///         format!("Bearer {}", body.access_token.as_deref().unwrap_or_default())
+    ///     })
+    ///     .await?;
+    /// assert_eq!(header.as_deref(), Some("Bearer at-1"));
+    /// # Ok::<(), tokencache_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn get_with<R, F>(&self, key: &CacheKey, opts: GetOptions, f: F) -> Result<Option<R>>
+    where
+        F: FnOnce(&EntryBody) -> R + MaybeSend,
+        R: MaybeSend,
+    {
+        self.lookup(key, opts, |body: &Arc<EntryBody>| f(body))
+            .await
+    }
+
+    /// The steps of [`CacheManager::get`], with what they found shown to `show`.
+    async fn lookup<R, F>(&self, key: &CacheKey, opts: GetOptions, show: F) -> Result<Option<R>>
+    where
+        F: FnOnce(&Arc<EntryBody>) -> R + MaybeSend,
+        R: MaybeSend,
+    {
         let exact = self.key_string(&key.client_id, key.audience(), key.scope())?;
         let now_s = self.now_s();
         let leeway = opts.expiry_adjustment_seconds;
@@ -570,39 +638,62 @@ impl CacheManager {
         if let Some(found) = ranked {
             if let Some((found_key, entry)) = found {
                 if !expired(&entry) {
-                    return Ok(Some(entry.body));
+                    return Ok(Some(show(&entry.body)));
                 }
                 if let Some(body) = self.expire(&found_key, expired).await? {
-                    return Ok(Some(body));
+                    return Ok(Some(show(&body)));
                 }
             }
-            return self.mrrt_fallback(key, opts, &expired).await;
+            return Ok(self
+                .mrrt_fallback(key, opts, &expired)
+                .await?
+                .map(|b| show(&b)));
         }
-        // Step 1: the exact key.
-        match self.store().get(&exact).await? {
-            Some(Cacheable::Entry(e)) if !expired(&e) => return Ok(Some(e.body)),
-            Some(Cacheable::Entry(_)) => {
+        // Step 1: the exact key, shown in place where the cache lends its values.
+        let mut show = Some(show);
+        let mut exact_found = Exact::Missing;
+        self.store()
+            .read_with(&exact, &mut |value| {
+                exact_found = match value {
+                    Some(Cacheable::Entry(e)) if !expired(e) => match show.take() {
+                        Some(show) => Exact::Hit(show(&e.body)),
+                        None => Exact::Other, // shown twice: the first answer stands
+                    },
+                    Some(Cacheable::Entry(_)) => Exact::Expired,
+                    Some(_) => Exact::Other,
+                    None => Exact::Missing,
+                }
+            })
+            .await?;
+        let show = match (exact_found, show) {
+            (Exact::Hit(shown), _) => return Ok(Some(shown)),
+            // The manifest or an id token: no fallback.
+            (Exact::Other, _) | (_, None) => return Ok(None),
+            (Exact::Expired, Some(show)) => {
                 if let Some(body) = self.expire(&exact, expired).await? {
-                    return Ok(Some(body));
+                    return Ok(Some(show(&body)));
                 }
                 // Expired without a refresh token: removed, a miss.
+                show
             }
-            Some(_) => return Ok(None), // the manifest or an id token: no fallback
-            None => {}
-        }
+            (Exact::Missing, Some(show)) => show,
+        };
         // Step 2: a stored entry whose scopes cover the requested ones.
         // (Ranking again would choose the same value the one read could not use.)
         let rank = !one_read;
         if let Some((found_key, entry)) = self.find_by_scope(key, rank, expired_at, expired).await?
         {
             if !expired(&entry) {
-                return Ok(Some(entry.body));
+                return Ok(Some(show(&entry.body)));
             }
             if let Some(body) = self.expire(&found_key, expired).await? {
-                return Ok(Some(body));
+                return Ok(Some(show(&body)));
             }
         }
-        self.mrrt_fallback(key, opts, &expired).await
+        Ok(self
+            .mrrt_fallback(key, opts, &expired)
+            .await?
+            .map(|b| show(&b)))
     }
 
     /// Step 3 of `get`: with `use_mrrt` and not `cache_only`, the MRRT fallback.
@@ -1141,6 +1232,18 @@ impl CacheManager {
 
 /// The best candidate of a lookup so far: its rank (ending with its key) and its entry.
 type Best<R> = Option<(R, WrappedCacheEntry)>;
+
+/// What step 1 of [`CacheManager::get`] found at the exact key.
+enum Exact<R> {
+    /// A valid entry, shown: what the caller made of it.
+    Hit(R),
+    /// An entry whose access token expired.
+    Expired,
+    /// A value that is no token entry (the manifest, an id token).
+    Other,
+    /// Nothing.
+    Missing,
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,8 +11,8 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use moka::notification::RemovalCause;
 use moka::policy::{EvictionPolicy, Expiry};
 use tokencache_core::{
-    async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, KeyFilter, Keys, RefreshLock,
-    Result, Retention, UpdateFn, Updated,
+    async_trait, Cache, Cacheable, Clock, Fence, InProcessLock, KeyFilter, Keys, ReadFn,
+    RefreshLock, Result, Retention, UpdateFn, Updated,
 };
 
 use crate::weight::weigh_within;
@@ -436,23 +436,26 @@ impl MemoryCache {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The value of `key` if the read path holds one of the current generation that has
-    /// not expired. Tells moka of the read when the slot's last report is old enough
-    /// (see [`Slots`]).
-    fn read(&self, key: &str) -> Option<Cacheable> {
+    /// Shows `f` the value of `key` if the read path holds one of the current generation
+    /// that has not expired, in place: the slot's value is loaded through `ArcSwap`'s
+    /// thread-local debts, so the read writes to no memory another thread reads. Tells
+    /// moka of the read when the slot's last report is old enough (see [`Slots`]).
+    fn read<R>(&self, key: &str, f: impl FnOnce(Option<&Cacheable>) -> R) -> R {
         let slots = self.slots.pin();
-        let slot = slots.get(key)?;
+        let Some(slot) = slots.get(key) else {
+            return f(None);
+        };
         let now = Instant::now();
-        let value = slot
-            .live(self.generation.load(Ordering::Acquire), now)?
-            .value
-            .clone();
+        let Some(stored) = slot.live(self.generation.load(Ordering::Acquire), now) else {
+            return f(None);
+        };
+        let shown = f(Some(&stored.value));
         let at = self.millis_since_epoch(now);
         if at.saturating_sub(slot.touched.load(Ordering::Relaxed)) >= TOUCH_EVERY_MS {
             slot.touched.store(at, Ordering::Relaxed);
             drop(self.moka.get(key));
         }
-        Some(value)
+        shown
     }
 
     /// A look at the read path: [`Look::live`] tells whether a `get` of a key returns a
@@ -784,7 +787,13 @@ impl MemoryCache {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Cacheable>> {
-        Ok(self.read(key))
+        Ok(self.read(key, |value| value.cloned()))
+    }
+
+    /// Lends the value it holds: `f` sees it in place, no reference count is taken.
+    async fn read_with(&self, key: &str, f: ReadFn<'_>) -> Result<()> {
+        self.read(key, f);
+        Ok(())
     }
 
     async fn set(&self, key: &str, value: Cacheable) -> Result<()> {
@@ -853,7 +862,7 @@ impl Cache for MemoryCache {
         if fence.is_some_and(|fence| !self.leases.holds(fence)) {
             return Ok(Updated::FenceLost);
         }
-        let current = self.read(key);
+        let current = self.read(key, |value| value.cloned());
         f(current.as_ref()).apply(current, |value| {
             match value {
                 Some(value) => {
@@ -930,6 +939,39 @@ mod tests {
         cache.set("live", value(i64::MAX / 2000)).await.unwrap();
         assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["live"]);
         assert_eq!(index_len(&cache), 1);
+    }
+
+    #[tokio::test]
+    async fn read_with_lends_the_value_it_holds_without_counting_it() {
+        let cache = MemoryCache::new();
+        let later = i64::MAX / 2000;
+        cache.set("k", value(later)).await.unwrap();
+        // The cache holds the only count of the body; a clone handed out by `get` is a
+        // second one, while `read_with` shows the body in place and takes none.
+        let counts = |value: Option<&Cacheable>| match value {
+            Some(Cacheable::Entry(e)) => Arc::strong_count(&e.body),
+            other => panic!("a token entry was shown: {other:?}"),
+        };
+        let mut lent = Vec::new();
+        cache
+            .read_with("k", &mut |value| lent.push(counts(value)))
+            .await
+            .unwrap();
+        assert_eq!(lent, [1], "shown once, in place");
+        let got = cache.get("k").await.unwrap();
+        assert_eq!(counts(got.as_ref()), 2, "get hands out a counted clone");
+        drop(got);
+        // What `get` misses, `read_with` shows as `None`: a missing key, a value past
+        // its deadline.
+        cache.set("old", value(0)).await.unwrap();
+        let mut shown = Vec::new();
+        for key in ["missing", "old"] {
+            cache
+                .read_with(key, &mut |value| shown.push(value.is_some()))
+                .await
+                .unwrap();
+        }
+        assert_eq!(shown, [false, false]);
     }
 
     /// The slot moka holds for `key`, found without a moka read (which could apply a

@@ -28,10 +28,24 @@ async fn round_trip(t: &Check, cache: &dyn Cache, k: &str, v: Cacheable, what: &
         format_args!("{what}: the value written is missing"),
     );
     t.json_eq(&got, Some(&v), what);
-    t.eq(got, Some(v), what);
+    t.eq(got, Some(v.clone()), what);
+    t.eq(read_with(t, cache, k, what).await, vec![Some(v)], what);
 }
 
-/// A token entry, a key manifest and an ID token entry read back equal to what was written.
+/// Every value `read_with` shows for `k`: one, what `get` returns.
+async fn read_with(t: &Check, cache: &dyn Cache, k: &str, what: &str) -> Vec<Option<Cacheable>> {
+    let mut shown = Vec::new();
+    t.ok(
+        cache
+            .read_with(k, &mut |value| shown.push(value.cloned()))
+            .await,
+        what,
+    );
+    shown
+}
+
+/// A token entry, a key manifest and an ID token entry read back equal to what was written,
+/// through `get` and through `read_with`.
 pub async fn raw_round_trip_of_every_kind(s: Subject) {
     let (t, cache, _clock) = Check::new("raw_round_trip_of_every_kind", s);
     let e = token_entry("at-1", Some("rt-1"), far_future());
@@ -59,6 +73,12 @@ pub async fn raw_round_trip_of_every_kind(s: Subject) {
         )
         .is_none(),
         "a key never written must be a miss",
+    );
+    let shown = read_with(&t, &*cache, &key(&["c1", "never-written"]), "read_with").await;
+    t.eq(
+        shown,
+        vec![None],
+        "read_with of a missing key shows None, once",
     );
 }
 

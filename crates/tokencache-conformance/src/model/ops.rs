@@ -63,6 +63,8 @@ pub(super) enum Op {
         leeway: i64,
         use_mrrt: bool,
         cache_only: bool,
+        /// Through `CacheManager::get_with` (the body shown in place), not `get`.
+        lent: bool,
     },
     SetIdToken {
         client: &'static str,
@@ -153,15 +155,17 @@ pub(super) fn op() -> impl Strategy<Value = Op> {
         0..3i64,
         any::<bool>(),
         prop::bool::weighted(0.2),
+        any::<bool>(),
     )
         .prop_map(
-            |(client, audience, scope, leeway, use_mrrt, cache_only)| Op::Get {
+            |(client, audience, scope, leeway, use_mrrt, cache_only, lent)| Op::Get {
                 client,
                 audience,
                 scope,
                 leeway,
                 use_mrrt,
                 cache_only,
+                lent,
             },
         );
     prop_oneof![
@@ -274,15 +278,20 @@ pub(super) async fn on_manager(m: &CacheManager, clock: &ManualClock, op: &Op) -
             leeway,
             use_mrrt,
             cache_only,
+            lent,
         } => {
             let key = CacheKey::new(*client, *audience, scope.as_deref());
             let opts = GetOptions::default()
                 .leeway(*leeway)
                 .mrrt(*use_mrrt)
                 .cache_only(*cache_only);
-            outcome(m.get(&key, opts).await, |b| {
-                Outcome::Body(b.map(|b| to_json(&*b)))
-            })
+            if *lent {
+                outcome(m.get_with(&key, opts, to_json).await, Outcome::Body)
+            } else {
+                outcome(m.get(&key, opts).await, |b| {
+                    Outcome::Body(b.map(|b| to_json(&*b)))
+                })
+            }
         }
         Op::SetIdToken { client, n } => outcome(
             m.set_id_token(client, &format!("idt-{n}"), decoded(&format!("own-{n}")))

@@ -180,6 +180,7 @@ impl Model {
                 leeway,
                 use_mrrt,
                 cache_only,
+                ..
             } => {
                 match self.get(
                     client,
