@@ -28,8 +28,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokencache_benches::workloads::{
     frozen_clock, set_key, Op, Prepared, Workload, SMALL_SIZE, SUBSET_SIZES,
 };
-use tokencache_benches::{bench_workloads, criterion, current_thread_runtime, set_value, Group};
-use tokencache_core::{Cache, CacheKey, Cacheable, GetOptions, DEFAULT_PREFIX, SEPARATOR};
+use tokencache_benches::{
+    bench_workloads, criterion, current_thread_runtime, hit_with, set_value, Group,
+};
+use tokencache_core::{Cache, CacheKey, Cacheable, DEFAULT_PREFIX, SEPARATOR};
 use tokencache_memory::MemoryCache;
 
 /// The prefix the manager lists for a subset lookup of `key`: `prefix::client::audience::`.
@@ -184,19 +186,7 @@ fn threads(c: &mut Criterion) {
         });
         // The same hot entry through `get_with`: shown in place, no count of it taken.
         g.bench_function(format!("manager_get_with_{n}_threads"), |b| {
-            b.iter_custom(|iters| {
-                threaded(n, iters, |_| {
-                    let (m, key) = (p.manager(), &key);
-                    async move {
-                        let shown = m
-                            .get_with(black_box(key), GetOptions::default(), |body| {
-                                body.access_token.as_deref().map_or(0, str::len)
-                            })
-                            .await;
-                        black_box(shown.expect("get").expect("a hit"));
-                    }
-                })
-            })
+            b.iter_custom(|iters| threaded(n, iters, |_| hit_with(p.manager(), &key)))
         });
         g.bench_function(format!("raw_moka_sync_{n}_threads"), |b| {
             b.iter_custom(|iters| {

@@ -8,7 +8,7 @@
 //!     target/release/examples/instructions manager_get 100000
 //! ```
 //!
-//! Operations: `manager_get`, `raw_moka_get`, `raw_moka_sync_get`, `raw_memory_cache_get`,
+//! Operations: `manager_get`, `manager_get_with`, `raw_moka_get`, `raw_moka_sync_get`, `raw_memory_cache_get`,
 //! `raw_memory_cache_get_direct`, `manager_set`, `raw_moka_insert`, `raw_moka_sync_insert`,
 //! `manager_clear_100`, `manager_subset_100`, `all_keys_100` (the cache's own listing of
 //! 101 keys: the kept listing), `overwrite_100` (a `set` of one of them in place, the
@@ -37,7 +37,7 @@ use tokencache_benches::workloads::{
     entry, exact_key, frozen_clock, other_audience, set_key, Op, Workload, CLIENT_ID, OTHER_SCOPE,
     SMALL_SIZE,
 };
-use tokencache_benches::{current_thread_runtime, set_value};
+use tokencache_benches::{current_thread_runtime, hit_with, set_value};
 use tokencache_core::{Cache, CacheKey, Cacheable, GetOptions};
 use tokencache_memory::MemoryCache;
 
@@ -87,6 +87,7 @@ fn main() {
                 "raw_moka_get" => {
                     black_box(raw.get(&black_box(&key).to_key()).await);
                 }
+                "manager_get_with" => hit_with(p.manager(), &key).await,
                 "raw_memory_cache_get" => {
                     // Through `Arc<MemoryCache>`'s forwarding impl (a second boxed future),
                     // as a manager holding `Arc<dyn Cache>` calls it with `self.cache.get`.
@@ -217,15 +218,7 @@ fn scaling(rounds: u64) {
         }
     };
     // The same hot entry through `get_with`: the body shown in place, no count taken.
-    let manager_get_with = |_| async {
-        let shown = p
-            .manager()
-            .get_with(black_box(&key), GetOptions::default(), |body| {
-                body.access_token.as_deref().map_or(0, str::len)
-            })
-            .await;
-        black_box(shown.expect("get").expect("a hit"));
-    };
+    let manager_get_with = |_| hit_with(p.manager(), &key);
     let backend = |_| async {
         black_box(cache.get(&black_box(&key).to_key()).await.expect("get"));
     };

@@ -53,6 +53,19 @@ pub fn set_value(clock: &dyn Clock, i: u64) -> tokencache_core::Cacheable {
     .into()
 }
 
+/// An exact hit of `key` through [`CacheManager::get_with`](tokencache_core::CacheManager::get_with),
+/// which shows the body in place: the closure reads the access token's length.
+pub async fn hit_with(manager: &tokencache_core::CacheManager, key: &tokencache_core::CacheKey) {
+    let shown = manager
+        .get_with(
+            std::hint::black_box(key),
+            tokencache_core::GetOptions::default(),
+            |body| body.access_token.as_deref().map_or(0, str::len),
+        )
+        .await;
+    std::hint::black_box(shown.expect("get").expect("a hit"));
+}
+
 /// The criterion settings of every bench file: 1 s warm-up, 3 s of measurement.
 pub fn criterion() -> Criterion {
     Criterion::default()

@@ -654,11 +654,13 @@ impl CacheManager {
         let mut exact_found = Exact::Missing;
         self.store()
             .read_with(&exact, &mut |value| {
+                if matches!(exact_found, Exact::Hit(_)) {
+                    return; // shown twice: the first answer stands
+                }
                 exact_found = match value {
-                    Some(Cacheable::Entry(e)) if !expired(e) => match show.take() {
-                        Some(show) => Exact::Hit(show(&e.body)),
-                        None => Exact::Other, // shown twice: the first answer stands
-                    },
+                    Some(Cacheable::Entry(e)) if !expired(e) => show
+                        .take()
+                        .map_or(Exact::Other, |show| Exact::Hit(show(&e.body))),
                     Some(Cacheable::Entry(_)) => Exact::Expired,
                     Some(_) => Exact::Other,
                     None => Exact::Missing,

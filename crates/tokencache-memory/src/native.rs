@@ -166,11 +166,13 @@ impl Default for MemoryCache {
 /// record, a write-log op, an epoch flush), five times its `get`. The common `set`
 /// overwrites a key already held (a token refreshed), so `MemoryCache::write` swaps the
 /// new value into the slot moka already holds instead, when the slot is of the current
-/// generation and the value weighs as much, rounded to [`WEIGHT_STEP`] (see `budget`):
-/// moka's bound on the bytes held stays true without a new insert. The write then reads
-/// the key through moka, which tells whether moka still held the slot: if it dropped it
-/// meanwhile (evicted, expired), the write inserts anew. A `get` that saw the value in the
-/// dropped slot meanwhile saw the value just written, before its deadline.
+/// generation, its old value is still live and the value weighs as much, rounded to
+/// [`WEIGHT_STEP`] (see `budget`): moka's bound on the bytes held stays true without a new
+/// insert. Unless moka's expiry and LRU order stand (see `MemoryCache::still_held`), the
+/// write then reads the key through moka, which tells whether moka still held the slot:
+/// if it dropped it meanwhile (evicted, expired), the write inserts anew. A `get` that saw
+/// the value in the dropped slot meanwhile saw the value just written, before its
+/// deadline.
 ///
 /// Moka learns the new time to live from that read at once (a `get` after it obeys it);
 /// its timer wheel is told with the read's log entry, which moka may drop when reads
@@ -188,8 +190,8 @@ struct Slot {
     /// Set by an overwrite in place: moka's expiry of the entry must be worked out
     /// again from the new value, at its next read (see [`TokenExpiry`]).
     retimed: AtomicBool,
-    /// When a read last told moka of the entry (see [`TOUCH_EVERY_MS`]), in milliseconds
-    /// since the cache's `epoch`.
+    /// When a read or an overwrite last told moka of the entry (see [`TOUCH_EVERY_MS`]),
+    /// in milliseconds since the cache's `epoch`.
     touched: AtomicU64,
 }
 
@@ -286,19 +288,82 @@ struct Listing {
     changes: u64,
     /// The earliest deadline of the listed values: the listing is stale from then on.
     until: Option<Instant>,
+    /// A reading of the coarse clock before which `until` has certainly not come (see
+    /// [`COARSE_LAG`]); `None` with no `until`.
+    fresh_until: Option<coarsetime::Instant>,
 }
 
 impl Listing {
+    /// A listing of `keys` taken at `changes`, stale from `until`; `coarse` and `now` are
+    /// the coarse and the precise clock read in that order when it began.
+    fn new(
+        keys: Keys,
+        changes: u64,
+        until: Option<Instant>,
+        coarse: coarsetime::Instant,
+        now: Instant,
+    ) -> Listing {
+        // The coarse reading was taken first, so it is no later than `now`: a coarse
+        // reading that has moved less than `until - now - COARSE_LAG` on from it is
+        // before `until`.
+        let fresh_until = until.map(|until| {
+            let span = until
+                .saturating_duration_since(now)
+                .saturating_sub(COARSE_LAG);
+            coarse.saturating_add(span.into())
+        });
+        Listing {
+            keys,
+            changes,
+            until,
+            fresh_until,
+        }
+    }
+
     /// Whether the listing still shows what the cache holds, `changes` being the count
-    /// now.
-    fn current(&self, changes: u64, now: Instant) -> bool {
-        self.changes == changes && self.until.is_none_or(|until| now < until)
+    /// now. The coarse clock answers while the deadline is far (a few nanoseconds, where
+    /// `Instant::now` costs some twenty here); the precise clock decides near it.
+    fn current(&self, changes: u64) -> bool {
+        if self.changes != changes {
+            return false;
+        }
+        match (self.until, self.fresh_until) {
+            (Some(until), Some(fresh_until)) => {
+                coarsetime::Instant::now_without_cache_update() < fresh_until
+                    || Instant::now() < until
+            }
+            _ => true,
+        }
     }
 }
+
+/// How far the coarse clock (`CLOCK_MONOTONIC_COARSE` on Linux: the time at the last
+/// timer tick) may lag behind the precise one, kept wide: a tick is a few milliseconds.
+/// A kept listing checks its deadline against the coarse clock until this much before
+/// it, and against the precise clock from then on.
+const COARSE_LAG: Duration = Duration::from_secs(1);
 
 /// Reads tell moka of an entry at most once this often (milliseconds): its LRU order is
 /// that precise, which is plenty for eviction for size.
 const TOUCH_EVERY_MS: u64 = 100;
+
+/// Moka's expiry of an entry is its value's deadline rounded up to a multiple of this
+/// many milliseconds since the cache's `epoch` (see [`TokenExpiry`]): moka drops a value
+/// up to this much (and a millisecond) after reads stopped returning it, never before,
+/// and an overwrite whose deadline rounds to the same step leaves moka's expiry as it
+/// is, with no moka read to retime it (see [`MemoryCache::write`]).
+const DEADLINE_STEP_MS: u64 = 100;
+
+/// `deadline` rounded up as moka's expiry is (see [`DEADLINE_STEP_MS`]): past its whole
+/// milliseconds since `epoch`, to the next step. `None` (no deadline) stays `None`, and
+/// so does one too far to count.
+fn moka_deadline(epoch: Instant, deadline: Option<Instant>) -> Option<Instant> {
+    let since = deadline?.saturating_duration_since(epoch).as_millis();
+    let ms = u64::try_from(since).ok()?.checked_add(1)?;
+    epoch.checked_add(Duration::from_millis(
+        ms.checked_next_multiple_of(DEADLINE_STEP_MS)?,
+    ))
+}
 
 /// The weights moka charges are multiples of this many bytes (see [`Slot`]): a token
 /// refreshed to one a few bytes longer still fits its slot.
@@ -311,23 +376,25 @@ fn budget(weight: u64) -> u32 {
 }
 
 /// Moka's per-entry expiry: the deadline the slot's value was stored with (see
-/// [`Stored::expires`]), set when it is written, and again when a value is swapped into
-/// its slot: the overwrite marks the slot `retimed` and reads it through moka, whose
-/// `expire_after_read` then sets the new time to live (other reads leave it as it is).
-struct TokenExpiry;
+/// [`Stored::expires`]) rounded up by [`moka_deadline`], set when it is written, and again
+/// when a value whose deadline rounds otherwise is swapped into its slot: the overwrite
+/// marks the slot `retimed` and reads it through moka, whose `expire_after_read` then sets
+/// the new time to live (other reads leave it as it is).
+struct TokenExpiry {
+    /// The cache's `epoch`, which [`moka_deadline`] counts from.
+    epoch: Instant,
+}
 
 impl TokenExpiry {
-    fn time_to_live(slot: &Slot, now: Instant) -> Option<Duration> {
-        slot.value
-            .load()
-            .expires
+    fn time_to_live(&self, slot: &Slot, now: Instant) -> Option<Duration> {
+        moka_deadline(self.epoch, slot.value.load().expires)
             .map(|e| e.saturating_duration_since(now))
     }
 }
 
 impl Expiry<Key, Arc<Slot>> for TokenExpiry {
     fn expire_after_create(&self, _: &Key, slot: &Arc<Slot>, now: Instant) -> Option<Duration> {
-        Self::time_to_live(slot, now)
+        self.time_to_live(slot, now)
     }
 
     fn expire_after_read(
@@ -341,7 +408,7 @@ impl Expiry<Key, Arc<Slot>> for TokenExpiry {
         // The flag is set after the value is swapped in (release), and taken here with
         // acquire: the value loaded below is the new one, or newer.
         if slot.retimed.load(Ordering::Relaxed) && slot.retimed.swap(false, Ordering::AcqRel) {
-            Self::time_to_live(slot, now)
+            self.time_to_live(slot, now)
         } else {
             duration_until_expiry
         }
@@ -354,7 +421,7 @@ impl Expiry<Key, Arc<Slot>> for TokenExpiry {
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Self::time_to_live(slot, now)
+        self.time_to_live(slot, now)
     }
 }
 
@@ -394,13 +461,14 @@ impl MemoryCache {
         let follower = slots.clone();
         let changes = Arc::new(AtomicU64::new(0));
         let counter = changes.clone();
+        let epoch = Instant::now();
         let moka = moka::sync::Cache::builder()
             .max_capacity(b.max_capacity_bytes)
             // Plain LRU: a value just written is always admitted (TinyLFU may refuse a new
             // key while the cache is full, and a token just set would read as a miss).
             .eviction_policy(EvictionPolicy::lru())
             .weigher(|_: &Key, slot: &Arc<Slot>| slot.budget)
-            .expire_after(TokenExpiry)
+            .expire_after(TokenExpiry { epoch })
             // Moka's own removals take the slot off the read path (see [`Slots`]).
             .eviction_listener(move |key: Arc<Key>, slot: Arc<Slot>, _: RemovalCause| {
                 let _ = follower
@@ -414,7 +482,7 @@ impl MemoryCache {
             slots,
             clock: b.clock,
             retention: b.refresh_token_retention,
-            epoch: Instant::now(),
+            epoch,
             generation: AtomicU64::new(0),
             index: RwLock::default(),
             changes,
@@ -486,10 +554,15 @@ impl MemoryCache {
     /// a key that was not listed counts towards the next sweep. The caller holds the
     /// key's write stripe (so no one-step clear moves the generation meanwhile).
     ///
-    /// An overwrite swaps the value into the slot moka holds when it fits (see [`Slot`]),
-    /// then reads the key through moka: that read sets the entry's time to live from the
-    /// new value, and tells whether moka still held the slot at that point (if it
-    /// dropped it meanwhile, the value is inserted anew).
+    /// An overwrite swaps the value into the slot moka holds when it fits (see [`Slot`]).
+    /// When the new value's deadline rounds to moka's expiry of the old one (see
+    /// [`DEADLINE_STEP_MS`]), no retime is pending and moka
+    /// heard of the entry less than [`TOUCH_EVERY_MS`] ago, moka's expiry and LRU order
+    /// stand: the write is done if the read path still holds the slot (a slot moka
+    /// drops, its listener takes off the read path). Otherwise the write reads the key
+    /// through moka: that read sets the entry's time to live from the new value, reports
+    /// it to the LRU order, and tells whether moka still held the slot at that point.
+    /// Where the slot was dropped meanwhile, the value is inserted anew.
     fn write(&self, key: &str, value: Cacheable, weight: u64) {
         let generation = self.generation.load(Ordering::Acquire);
         let budget = budget(weight);
@@ -499,13 +572,14 @@ impl MemoryCache {
             let slots = self.slots.pin();
             if let Some(slot) = slots.get(key) {
                 if slot.generation == generation && slot.budget == budget {
-                    slot.value.store(value.clone());
-                    slot.retimed.store(true, Ordering::Release);
-                    if self
-                        .moka
-                        .get(key)
-                        .is_some_and(|held| Arc::ptr_eq(&held, slot))
-                    {
+                    let at = self.millis_since_epoch(now);
+                    let old = slot.value.swap(value.clone());
+                    // Still listed if the old value was live after the swap: a listing that
+                    // prunes dead keys saw it live, or sees the new value.
+                    let held = !old.expired(Instant::now())
+                        && self.still_held(key, slot, &old, &value, at);
+                    drop(old);
+                    if held {
                         // Held before and after, so listed (every key the cache holds is).
                         self.changed();
                         return;
@@ -541,6 +615,31 @@ impl MemoryCache {
         } else {
             self.changed();
         }
+    }
+
+    /// After a write swapped `new` into `slot` in place of `old`: whether moka still
+    /// holds the slot. Moka's expiry stands when the new deadline rounds to the old one's
+    /// (see [`DEADLINE_STEP_MS`]), no retime is pending and moka heard of the entry less
+    /// than [`TOUCH_EVERY_MS`] before `at`: then the read path answers (moka's listener
+    /// takes a slot moka dropped off it). Otherwise a read through moka sets the entry's
+    /// time to live from the new value, reports it to the LRU order, and answers.
+    fn still_held(&self, key: &str, slot: &Arc<Slot>, old: &Stored, new: &Stored, at: u64) -> bool {
+        let expiry_stands = moka_deadline(self.epoch, old.expires)
+            == moka_deadline(self.epoch, new.expires)
+            && !slot.retimed.load(Ordering::Acquire)
+            && at.saturating_sub(slot.touched.load(Ordering::Relaxed)) < TOUCH_EVERY_MS;
+        if expiry_stands {
+            return self
+                .slots
+                .pin()
+                .get(key)
+                .is_some_and(|held| Arc::ptr_eq(held, slot));
+        }
+        slot.retimed.store(true, Ordering::Release);
+        slot.touched.store(at, Ordering::Relaxed);
+        self.moka
+            .get(key)
+            .is_some_and(|held| Arc::ptr_eq(&held, slot))
     }
 
     /// Counts a change of what a listing shows (see [`MemoryCache::changes`]), after it
@@ -626,9 +725,8 @@ impl MemoryCache {
     /// A listing of every key is kept for the next.
     fn listed(&self, prefix: &str) -> Keys {
         let changes = self.changes.load(Ordering::Acquire);
-        let now = Instant::now();
         if let Some(listing) = &*self.listing.load() {
-            if listing.current(changes, now) {
+            if listing.current(changes) {
                 let keys = &listing.keys;
                 if prefix.is_empty() {
                     return keys.clone();
@@ -638,6 +736,9 @@ impl MemoryCache {
                 return keys.slice(start..end);
             }
         }
+        // The coarse clock first (see `Listing::new`).
+        let coarse = coarsetime::Instant::now_without_cache_update();
+        let now = Instant::now();
         let mut dead = Vec::new();
         let mut out = Vec::new();
         let mut until: Option<Instant> = None;
@@ -660,11 +761,8 @@ impl MemoryCache {
         self.prune(&dead);
         let keys = Keys::from(out);
         if prefix.is_empty() {
-            self.listing.store(Some(Arc::new(Listing {
-                keys: keys.clone(),
-                changes,
-                until,
-            })));
+            let listing = Listing::new(keys.clone(), changes, until, coarse, now);
+            self.listing.store(Some(Arc::new(listing)));
         }
         keys
     }
@@ -941,6 +1039,32 @@ mod tests {
         assert_eq!(index_len(&cache), 1);
     }
 
+    #[test]
+    fn a_kept_listing_is_current_by_the_coarse_clock_and_near_its_deadline_by_the_precise_one() {
+        let keys: Keys = ["k"].into_iter().collect();
+        let listing = |until: Option<Duration>| {
+            let coarse = coarsetime::Instant::now_without_cache_update();
+            let now = Instant::now();
+            Listing::new(keys.clone(), 7, until.map(|d| now + d), coarse, now)
+        };
+        let never = listing(None);
+        let far = listing(Some(Duration::from_secs(3_600)));
+        assert!(never.current(7) && far.current(7));
+        assert!(
+            !never.current(8) && !far.current(8),
+            "a change makes it stale"
+        );
+        // After 300 ms the coarse clock no longer answers for this one (its deadline is
+        // within the lag), and the precise clock finds it current until its deadline.
+        let near = listing(Some(COARSE_LAG + Duration::from_millis(300)));
+        // Within the lag of the deadline from the start: only the precise clock answers.
+        let short = listing(Some(Duration::from_millis(50)));
+        assert!(near.current(7) && short.current(7));
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(near.current(7), "current until its deadline");
+        assert!(!short.current(7), "stale from its deadline");
+    }
+
     #[tokio::test]
     async fn read_with_lends_the_value_it_holds_without_counting_it() {
         let cache = MemoryCache::new();
@@ -982,6 +1106,59 @@ mod tests {
             .iter()
             .find_map(|(k, slot)| (&**k == key).then_some(slot))
             .expect("moka holds the key")
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_that_keeps_the_deadline_leaves_moka_alone_for_a_while() {
+        let clock = Arc::new(ManualClock::new(NOW_MS));
+        let cache = MemoryCache::builder().clock(clock).build();
+        let later = NOW_MS / 1000 + 3_600;
+        cache.set("k", sized(2, later)).await.unwrap();
+        let first = slot(&cache, "k");
+        let touched = first.touched.load(Ordering::Relaxed);
+        // The same deadline (by the frozen clock) a moment later: swapped in, and moka's
+        // expiry and LRU order stand (no retime pending, no report to moka).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        cache.set("k", sized(3, later)).await.unwrap();
+        let same = slot(&cache, "k");
+        assert!(
+            Arc::ptr_eq(&first, &same),
+            "the value was swapped into its slot"
+        );
+        assert!(!same.retimed.load(Ordering::Acquire));
+        assert_eq!(same.touched.load(Ordering::Relaxed), touched);
+        assert_eq!(
+            cache.get("k").await.unwrap(),
+            Some(sized(3, later)),
+            "the new value is read"
+        );
+        // Once moka last heard of the entry long enough ago, an overwrite reports it.
+        tokio::time::sleep(Duration::from_millis(TOUCH_EVERY_MS + 20)).await;
+        cache.set("k", sized(2, later)).await.unwrap();
+        let reported = slot(&cache, "k");
+        assert!(Arc::ptr_eq(&first, &reported));
+        assert!(reported.touched.load(Ordering::Relaxed) >= touched + TOUCH_EVERY_MS);
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["k"]);
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_of_a_value_past_its_deadline_is_listed_anew() {
+        let clock = Arc::new(ManualClock::new(NOW_MS));
+        let cache = MemoryCache::builder().clock(clock).build();
+        // Written already expired: held by moka for a moment (its expiry is rounded up),
+        // dead for reads, never listed.
+        cache.set("k", sized(2, NOW_MS / 1000 - 10)).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), None);
+        assert!(cache.all_keys().await.unwrap().unwrap().is_empty());
+        // A live value of the same weight: not swapped into the dead slot (which no
+        // listing shows), but written anew, so listed.
+        cache
+            .set("k", sized(2, NOW_MS / 1000 + 3_600))
+            .await
+            .unwrap();
+        assert!(cache.get("k").await.unwrap().is_some());
+        assert_eq!(cache.all_keys().await.unwrap().unwrap(), ["k"]);
+        assert_eq!(index_len(&cache), 1);
     }
 
     #[tokio::test]
