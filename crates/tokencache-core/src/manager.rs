@@ -611,7 +611,12 @@ impl CacheManager {
     }
 
     /// The steps of [`CacheManager::get`], with what they found shown to `show`.
-    async fn lookup<R, F>(&self, key: &CacheKey, opts: GetOptions, show: F) -> Result<Option<R>>
+    pub(crate) async fn lookup<R, F>(
+        &self,
+        key: &CacheKey,
+        opts: GetOptions,
+        show: F,
+    ) -> Result<Option<R>>
     where
         F: FnOnce(&Arc<EntryBody>) -> R + MaybeSend,
         R: MaybeSend,

@@ -317,12 +317,10 @@ impl CacheManager {
         let mut opts = opts;
         opts.get.cache_only = false;
         // The fast path: one get, no lock.
-        let first = self.get(key, opts.get).await?;
-        if !opts.force {
-            if let Some(body) = first.as_ref().filter(|b| has_access_token(b)) {
-                return Ok(Arc::clone(body));
-            }
-        }
+        let first = match self.lookup(key, opts.get, Arc::clone).await? {
+            Some(body) if !opts.force && has_access_token(&body) => return Ok(body),
+            first => first,
+        };
         // The slow path behind a box: the fast path's future stays small.
         Box::pin(self.refresh_flight(key, opts, first, refresh)).await
     }

@@ -289,7 +289,7 @@ struct Listing {
     /// The earliest deadline of the listed values: the listing is stale from then on.
     until: Option<Instant>,
     /// A reading of the coarse clock before which `until` has certainly not come (see
-    /// [`COARSE_LAG`]); `None` with no `until`.
+    /// [`COARSE_LAG`]); `None` with no `until`, or where the coarse clock is not monotonic.
     fresh_until: Option<coarsetime::Instant>,
 }
 
@@ -306,7 +306,7 @@ impl Listing {
         // The coarse reading was taken first, so it is no later than `now`: a coarse
         // reading that has moved less than `until - now - COARSE_LAG` on from it is
         // before `until`.
-        let fresh_until = until.map(|until| {
+        let fresh_until = until.filter(|_| COARSE_IS_MONOTONIC).map(|until| {
             let span = until
                 .saturating_duration_since(now)
                 .saturating_sub(COARSE_LAG);
@@ -327,13 +327,12 @@ impl Listing {
         if self.changes != changes {
             return false;
         }
-        match (self.until, self.fresh_until) {
-            (Some(until), Some(fresh_until)) => {
-                coarsetime::Instant::now_without_cache_update() < fresh_until
-                    || Instant::now() < until
-            }
-            _ => true,
-        }
+        let Some(until) = self.until else {
+            return true;
+        };
+        self.fresh_until
+            .is_some_and(|fresh| coarsetime::Instant::now_without_cache_update() < fresh)
+            || Instant::now() < until
     }
 }
 
@@ -342,6 +341,17 @@ impl Listing {
 /// A kept listing checks its deadline against the coarse clock until this much before
 /// it, and against the precise clock from then on.
 const COARSE_LAG: Duration = Duration::from_secs(1);
+
+/// Whether coarsetime reads a monotonic clock here (elsewhere it reads the wall clock,
+/// which may step back): only then does a kept listing trust it.
+const COARSE_IS_MONOTONIC: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    windows
+));
 
 /// Reads tell moka of an entry at most once this often (milliseconds): its LRU order is
 /// that precise, which is plenty for eviction for size.
