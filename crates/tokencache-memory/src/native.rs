@@ -564,15 +564,16 @@ impl MemoryCache {
     /// a key that was not listed counts towards the next sweep. The caller holds the
     /// key's write stripe (so no one-step clear moves the generation meanwhile).
     ///
-    /// An overwrite swaps the value into the slot moka holds when it fits (see [`Slot`]).
-    /// When the new value's deadline rounds to moka's expiry of the old one (see
-    /// [`DEADLINE_STEP_MS`]), no retime is pending and moka
+    /// An overwrite swaps the value into the slot moka holds when it fits (see [`Slot`])
+    /// and its old value is still live. When the new value's deadline rounds to moka's
+    /// expiry of the old one (see [`DEADLINE_STEP_MS`]), no retime is pending and moka
     /// heard of the entry less than [`TOUCH_EVERY_MS`] ago, moka's expiry and LRU order
     /// stand: the write is done if the read path still holds the slot (a slot moka
     /// drops, its listener takes off the read path). Otherwise the write reads the key
     /// through moka: that read sets the entry's time to live from the new value, reports
     /// it to the LRU order, and tells whether moka still held the slot at that point.
-    /// Where the slot was dropped meanwhile, the value is inserted anew.
+    /// Where the slot was dropped meanwhile, or its old value had died, the value is
+    /// inserted anew.
     fn write(&self, key: &str, value: Cacheable, weight: u64) {
         let generation = self.generation.load(Ordering::Acquire);
         let budget = budget(weight);
