@@ -316,7 +316,8 @@ impl CacheManager {
     {
         let mut opts = opts;
         opts.get.cache_only = false;
-        // The fast path: one get, no lock.
+        // The fast path: one get, no lock (the lookup `get` runs, without `get`'s own
+        // future around it).
         let first = match self.lookup(key, opts.get, Arc::clone).await? {
             Some(body) if !opts.force && has_access_token(&body) => return Ok(body),
             first => first,

@@ -253,10 +253,13 @@ type Slots = papaya::HashMap<Key, Arc<Slot>, foldhash::fast::RandomState>;
 /// index.
 type Key = Arc<str>;
 
+/// The read path, pinned.
+type PinnedSlots<'a> =
+    papaya::HashMapRef<'a, Key, Arc<Slot>, foldhash::fast::RandomState, papaya::LocalGuard<'a>>;
+
 /// What `MemoryCache::look` gives: the read path pinned, at one moment.
 struct Look<'a> {
-    slots:
-        papaya::HashMapRef<'a, Key, Arc<Slot>, foldhash::fast::RandomState, papaya::LocalGuard<'a>>,
+    slots: PinnedSlots<'a>,
     generation: u64,
     now: Instant,
 }
@@ -588,7 +591,7 @@ impl MemoryCache {
                     // Still listed if the old value was live after the swap: a listing that
                     // prunes dead keys saw it live, or sees the new value.
                     let held = !old.expired(Instant::now())
-                        && self.still_held(key, slot, &old, &value, at);
+                        && self.still_held(&slots, key, slot, &old, &value, at);
                     drop(old);
                     if held {
                         // Held before and after, so listed (every key the cache holds is).
@@ -634,17 +637,21 @@ impl MemoryCache {
     /// than [`TOUCH_EVERY_MS`] before `at`: then the read path answers (moka's listener
     /// takes a slot moka dropped off it). Otherwise a read through moka sets the entry's
     /// time to live from the new value, reports it to the LRU order, and answers.
-    fn still_held(&self, key: &str, slot: &Arc<Slot>, old: &Stored, new: &Stored, at: u64) -> bool {
+    fn still_held(
+        &self,
+        slots: &PinnedSlots<'_>,
+        key: &str,
+        slot: &Arc<Slot>,
+        old: &Stored,
+        new: &Stored,
+        at: u64,
+    ) -> bool {
         let expiry_stands = moka_deadline(self.epoch, old.expires)
             == moka_deadline(self.epoch, new.expires)
             && !slot.retimed.load(Ordering::Acquire)
             && at.saturating_sub(slot.touched.load(Ordering::Relaxed)) < TOUCH_EVERY_MS;
         if expiry_stands {
-            return self
-                .slots
-                .pin()
-                .get(key)
-                .is_some_and(|held| Arc::ptr_eq(held, slot));
+            return slots.get(key).is_some_and(|held| Arc::ptr_eq(held, slot));
         }
         slot.retimed.store(true, Ordering::Release);
         slot.touched.store(at, Ordering::Relaxed);
